@@ -1,0 +1,106 @@
+/*
+ * bboauth: the OAuth consumer ("OAuth client") registered on Bitbucket.
+ * SPDX-License-Identifier: MIT
+ *
+ * A consumer holds the key, the secret, the callback URL, the scopes to
+ * ask for and the endpoints. It starts with Bitbucket Cloud's endpoints.
+ *
+ * Thread rules: configure a consumer from one thread; once configured it
+ * may be shared (read-only) by any number of authorizations and clients
+ * on any threads. Clients and authorizations copy what they need, so the
+ * consumer may be freed after they are created.
+ */
+#ifndef BBOAUTH_CONSUMER_H
+#define BBOAUTH_CONSUMER_H
+
+#include "common.h"
+
+BBO_BEGIN_DECLS
+
+/** How the client authenticates to the token endpoint. */
+typedef enum bbo_client_auth {
+    BBO_CLIENT_AUTH_BASIC = 0, /* HTTP Basic key:secret (default, documented) */
+    BBO_CLIENT_AUTH_FORM = 1   /* client_id and client_secret form fields */
+} bbo_client_auth;
+
+/**
+ * Create a consumer for Bitbucket Cloud.
+ *
+ * @param out     receives the consumer; untouched on failure
+ * @param key     the consumer key (client_id); any length
+ * @param secret  the consumer secret, or NULL for a public client (only
+ *                client_id is sent then); copied and wiped on free
+ * @return 0, or BBO_EINVAL (NULL/empty key, control characters), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_new(bbo_consumer **out, const char *key, const char *secret);
+
+/**
+ * Set the callback URL (sent as redirect_uri to authorize and token
+ * endpoints). NULL removes it. Must be https://, or http:// with host
+ * 127.0.0.1 or [::1] (RFC 8252 loopback redirect), without a fragment.
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url);
+
+/**
+ * Set the scopes to request (copied). NULL or an empty set asks for none
+ * (Bitbucket Cloud then grants the consumer's own scopes).
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_set_scopes(bbo_consumer *consumer, const bbo_scopes *scopes);
+
+/**
+ * Switch to a Bitbucket Data Center server: authorize and token endpoints
+ * become {base}/rest/oauth2/latest/{authorize,token}, the API base
+ * {base}/rest/api/latest.
+ *
+ * @param base_url  e.g. "https://bitbucket.example.com" (a trailing "/" or a
+ *                  context path is fine); https, or http for a loopback host
+ * @return 0, or BBO_EINVAL (not an acceptable URL), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_use_data_center(bbo_consumer *consumer, const char *base_url);
+
+/**
+ * Set the endpoints explicitly (tests, proxies, future servers). Each URL
+ * must be absolute https://, or http:// with host 127.0.0.1 or [::1],
+ * without user info or fragment. NULL keeps the current value. Nothing
+ * changes unless all given URLs are acceptable.
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_set_endpoints(bbo_consumer *consumer, const char *authorize_url,
+                                          const char *token_url, const char *api_base_url);
+
+/**
+ * Choose the client authentication for the token endpoint (default Basic).
+ * The library never tries the other one on failure: a code is single-use.
+ * @return 0, or BBO_EINVAL
+ */
+BBO_EXTERN int bbo_consumer_set_client_auth(bbo_consumer *consumer, bbo_client_auth auth);
+
+/**
+ * Copy a consumer (secret included).
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_dup(bbo_consumer **out, const bbo_consumer *consumer);
+
+/** The consumer key. */
+BBO_EXTERN const char *bbo_consumer_key(const bbo_consumer *consumer);
+/** The callback URL, or NULL. */
+BBO_EXTERN const char *bbo_consumer_callback_url(const bbo_consumer *consumer);
+/** The authorize endpoint. */
+BBO_EXTERN const char *bbo_consumer_authorize_url(const bbo_consumer *consumer);
+/** The token endpoint. */
+BBO_EXTERN const char *bbo_consumer_token_url(const bbo_consumer *consumer);
+/** The REST API base ("https://api.bitbucket.org/2.0" for Cloud). */
+BBO_EXTERN const char *bbo_consumer_api_base_url(const bbo_consumer *consumer);
+/** The scopes to request (never NULL; possibly empty). */
+BBO_EXTERN const bbo_scopes *bbo_consumer_scopes(const bbo_consumer *consumer);
+/** 1 when configured for Data Center, else 0. */
+BBO_EXTERN int bbo_consumer_is_data_center(const bbo_consumer *consumer);
+
+/** Free a consumer, wiping its secret. NULL is a no-op. */
+BBO_EXTERN void bbo_consumer_free(bbo_consumer *consumer);
+
+BBO_END_DECLS
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * bboauth: a long-lived login: fresh access tokens, a token store, API calls.
+ * SPDX-License-Identifier: MIT
+ *
+ * A session hands out access tokens that stay valid for at least the
+ * refresh margin, refreshing when due. With Bitbucket's rotating refresh
+ * tokens two refreshes of one grant must never run at once, and the new
+ * refresh token must never be lost; the session guarantees both:
+ *
+ * - single flight: when several threads need a refresh, one request goes
+ *   out; the others wait and get its result (the same token or error);
+ * - with a store that locks (the file store does), the same holds across
+ *   processes: the store is re-read under its lock and a token another
+ *   process already refreshed is used as it is;
+ * - a new token is saved to the store before it is handed out; if the save
+ *   fails, the token is kept in memory, the failure is reported (callback,
+ *   bbo_error_last) and the save is retried on the next call;
+ * - a refresh the server rejects with invalid_grant logs the session out
+ *   (BBO_EEXPIRED) and that refresh token is never sent again.
+ *
+ * Thread rules: every bbo_session_* function may be called from any number
+ * of threads at once, except bbo_session_free (no call may be running).
+ * Callbacks run on the calling thread, outside the session's lock: they
+ * may call the session again.
+ */
+#ifndef BBOAUTH_SESSION_H
+#define BBOAUTH_SESSION_H
+
+#include "common.h"
+
+BBO_BEGIN_DECLS
+
+/**
+ * Called after each new token (refresh, or a token adopted from the store
+ * because another process refreshed), once per token.
+ *
+ * @param token       the new token (borrowed: copy it with bbo_token_dup)
+ * @param save_error  0, or the code of a failed store save (the token is
+ *                    kept in memory and the save retried on the next call)
+ * @param payload     as given to bbo_session_on_token
+ */
+typedef void (*bbo_token_cb)(const bbo_token *token, int save_error, void *payload);
+
+/**
+ * Called for each page by bbo_session_foreach_page.
+ * @return 0 to go on, anything else to stop (bbo_session_foreach_page then
+ *         returns BBO_EUSER)
+ */
+typedef int (*bbo_page_cb)(const bbo_response *page, void *payload);
+
+/**
+ * Create a session.
+ *
+ * @param client   borrowed: must outlive the session
+ * @param initial  the token to start with; taken, even on error. NULL: the
+ *                 session starts logged out, or with the store's token
+ *                 (bbo_session_set_store)
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_session_new(bbo_session **out, bbo_client *client, bbo_token *initial);
+
+/**
+ * Give the session a store (taken, even on error). The stored token is
+ * loaded at once: it replaces the session's token unless the session's is
+ * newer (obtained later). A session whose token is newer saves it.
+ * @return 0, or the store's load/save errors (the store is kept anyway),
+ *         BBO_EINVAL
+ */
+BBO_EXTERN int bbo_session_set_store(bbo_session *session, bbo_store *store);
+
+/**
+ * Register a callback run after each new token (at most 8 per session).
+ * @return 0, or BBO_EINVAL (NULL callback, too many), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_session_on_token(bbo_session *session, bbo_token_cb cb, void *payload);
+
+/**
+ * Refresh when the access token expires within `seconds` (default 60).
+ * @return 0, or BBO_EINVAL (negative or more than a day)
+ */
+BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seconds);
+
+/**
+ * An access token valid for at least the refresh margin, refreshing first
+ * when due (single flight; see above).
+ *
+ * @param out  receives a copy of the access token; bbo_free it
+ * @return 0 (also when the new token could not be saved: then
+ *         bbo_error_last holds the save error), or
+ *         BBO_EEXPIRED  no token, an expired token without refresh token,
+ *                       or logged out by invalid_grant (the server's
+ *                       description in bbo_error_description);
+ *         the refresh's errors (BBO_ETRANSPORT, BBO_ETIMEOUT, BBO_EHTTP,
+ *         BBO_ERATELIMIT, BBO_EOAUTH, ...): the current token stays, and a
+ *         later call tries again; BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_session_access_token(bbo_session *session, char **out);
+
+/**
+ * Refresh now, even if the token is not due (a token revoked on the
+ * server side, tests). Same single-flight and store rules.
+ * @return 0, or the errors of bbo_session_access_token
+ */
+BBO_EXTERN int bbo_session_refresh(bbo_session *session);
+
+/**
+ * The current token (a copy; free it), e.g. to show its scopes.
+ * @return 0, or BBO_EEXPIRED (none), BBO_EINVAL, BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_session_token(bbo_session *session, bbo_token **out);
+
+/**
+ * Replace the session's token (a new login), saving it to the store.
+ * Clears a logged-out state. `token` is taken, even on error.
+ * @return 0 (save errors as in bbo_session_access_token), BBO_EINVAL
+ */
+BBO_EXTERN int bbo_session_set_token(bbo_session *session, bbo_token *token);
+
+/**
+ * Log out: forget the token here and in the store.
+ * @return 0, or the store's clear error (the token is forgotten anyway)
+ */
+BBO_EXTERN int bbo_session_logout(bbo_session *session);
+
+/**
+ * Call the REST API with `Authorization: Bearer` and `Accept:
+ * application/json` (and `Content-Type: application/json` with a body).
+ *
+ * @param method        "GET", "POST", "PUT", "DELETE", ...
+ * @param path_or_url   a path relative to the API base ("/user",
+ *                      "/repositories/ws/repo"), or an absolute URL with
+ *                      the API base's scheme, host and port (a `next`
+ *                      link): the token never goes to another host
+ * @param body          request body or NULL; `body_len` its length
+ * @param out           receives the response for any status not mapped
+ *                      below (404 and 500 are answers, not errors)
+ * @return 0, or
+ *         BBO_EINVAL     foreign-host URL, bad path or method;
+ *         BBO_EEXPIRED   401 even after a refresh and a retry, or not
+ *                        logged in;
+ *         BBO_ESCOPE     403 and X-Accepted-OAuth-Scopes names scopes
+ *                        X-OAuth-Scopes lacks (listed in the message);
+ *         BBO_ERATELIMIT 429 (bbo_error_retry_after when known);
+ *         the transport's and the refresh's errors; BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_session_request(bbo_session *session, const char *method,
+                                   const char *path_or_url, const char *body, size_t body_len,
+                                   bbo_response **out);
+
+/**
+ * Follow a paginated listing (Bitbucket's {"values": [...], "next": URL}):
+ * GET `path_or_url`, call `cb` for each page, follow `next` (same-origin
+ * rule) until there is none or `max_pages` pages were read.
+ * @return 0, or BBO_EUSER (the callback stopped), BBO_EPROTOCOL (a page is
+ *         not a JSON object), BBO_EHTTP (a page answered other than 200),
+ *         the errors of bbo_session_request
+ */
+BBO_EXTERN int bbo_session_foreach_page(bbo_session *session, const char *path_or_url,
+                                        int max_pages, bbo_page_cb cb, void *payload);
+
+/**
+ * Who is logged in: Cloud GET /user ("username", else "nickname"); Data
+ * Center GET /application-properties and its X-AUSERNAME header.
+ * @param out  receives the user name; bbo_free it
+ * @return 0, or BBO_EHTTP (not 200), BBO_EPROTOCOL (no user in the
+ *         answer), the errors of bbo_session_request
+ */
+BBO_EXTERN int bbo_session_user(bbo_session *session, char **out);
+
+/** Free a session (and its store). NULL is a no-op. */
+BBO_EXTERN void bbo_session_free(bbo_session *session);
+
+/** The response's HTTP status. */
+BBO_EXTERN int bbo_response_status(const bbo_response *resp);
+/** A header's value (case-insensitive name), or NULL if absent. */
+BBO_EXTERN const char *bbo_response_header(const bbo_response *resp, const char *name);
+/** The body (NUL-terminated, never NULL); its length in *len_out (may be NULL). */
+BBO_EXTERN const char *bbo_response_body(const bbo_response *resp, size_t *len_out);
+/** Free a response. NULL is a no-op. */
+BBO_EXTERN void bbo_response_free(bbo_response *resp);
+
+BBO_END_DECLS
+
+#endif

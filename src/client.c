@@ -1,0 +1,400 @@
+/*
+ * The client: grants run through a transport, with a careful retry policy.
+ * SPDX-License-Identifier: MIT
+ */
+#include "internal/common.h"
+#include "internal/client.h"
+#include "internal/http_error.h"
+#include "internal/transport_curl.h"
+
+#include <time.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define DEFAULT_MAX_ATTEMPTS 3
+#define DEFAULT_MAX_WAIT_S 30
+
+struct bbo_client {
+    bbo_consumer *consumer;
+    bbo_transport transport;
+    bool default_transport;
+    int connect_timeout_ms;
+    int request_timeout_ms;
+    char *ca_file;
+    char *ca_dir;
+    char *proxy;
+    int max_attempts;
+    int max_wait_s;
+    size_t body_limit;
+    bbo_clock_fn now_fn;
+    bbo_sleep_fn sleep_fn;
+    void *clock_payload;
+};
+
+static int64_t system_now(void *payload)
+{
+    (void)payload;
+    return (int64_t)time(NULL);
+}
+
+static void system_sleep(int64_t seconds, void *payload)
+{
+    struct timespec ts;
+
+    (void)payload;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = 0;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void curl_config(const bbo_client *client, bbo_curl_config *config)
+{
+    config->connect_timeout_ms = client->connect_timeout_ms;
+    config->ca_file = client->ca_file;
+    config->ca_dir = client->ca_dir;
+    config->proxy = client->proxy;
+}
+
+static void drop_transport(bbo_client *client)
+{
+    if (client->transport.destroy)
+        client->transport.destroy(client->transport.payload);
+    memset(&client->transport, 0, sizeof(client->transport));
+}
+
+int bbo_client_new(bbo_client **out, const bbo_consumer *consumer)
+{
+    bbo_client *client;
+    bbo_curl_config config;
+    int error;
+
+    if (!out || !consumer)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_new: NULL argument");
+    if ((client = bbo__calloc(1, sizeof(*client))) == NULL)
+        return bbo__error_oom();
+    client->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    client->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    client->max_attempts = DEFAULT_MAX_ATTEMPTS;
+    client->max_wait_s = DEFAULT_MAX_WAIT_S;
+    client->body_limit = BBO_HTTP_DEFAULT_BODY_LIMIT;
+    client->now_fn = system_now;
+    client->sleep_fn = system_sleep;
+    curl_config(client, &config);
+    if ((error = bbo_consumer_dup(&client->consumer, consumer)) < 0 ||
+        (error = bbo__curl_transport_new(&client->transport, &config)) < 0) {
+        bbo_client_free(client);
+        return error;
+    }
+    client->default_transport = true;
+    *out = client;
+    return BBO_OK;
+}
+
+int bbo_client_set_transport(bbo_client *client, const bbo_transport *transport)
+{
+    bbo_transport fresh;
+    bbo_curl_config config;
+    int error;
+
+    if (!client)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_transport: NULL client");
+    if (transport && (transport->version != BBO_TRANSPORT_VERSION || !transport->send))
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_transport: wrong version (%u, this "
+                                          "library speaks %d) or NULL send",
+                              transport->version, BBO_TRANSPORT_VERSION);
+    if (transport) {
+        fresh = *transport;
+    } else {
+        curl_config(client, &config);
+        if ((error = bbo__curl_transport_new(&fresh, &config)) < 0)
+            return error;
+    }
+    drop_transport(client);
+    client->transport = fresh;
+    client->default_transport = transport == NULL;
+    return BBO_OK;
+}
+
+/* Give the libcurl transport (when it is the one in use) a changed
+ * configuration before the client records it, so a failure changes
+ * nothing. */
+static int apply_curl(bbo_client *client, const bbo_curl_config *config)
+{
+    return client->default_transport
+               ? bbo__curl_transport_configure(client->transport.payload, config)
+               : BBO_OK;
+}
+
+static void swap_string(char **a, char **b)
+{
+    char *tmp = *a;
+
+    *a = *b;
+    *b = tmp;
+}
+
+int bbo_client_set_timeouts(bbo_client *client, int connect_timeout_ms, int request_timeout_ms)
+{
+    bbo_curl_config config;
+    int error;
+
+    if (!client || connect_timeout_ms < 0 || request_timeout_ms < 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_timeouts: invalid argument");
+    curl_config(client, &config);
+    if (connect_timeout_ms)
+        config.connect_timeout_ms = connect_timeout_ms;
+    if ((error = apply_curl(client, &config)) < 0)
+        return error;
+    client->connect_timeout_ms = config.connect_timeout_ms;
+    if (request_timeout_ms)
+        client->request_timeout_ms = request_timeout_ms;
+    return BBO_OK;
+}
+
+int bbo_client_set_ca(bbo_client *client, const char *ca_file, const char *ca_dir)
+{
+    bbo_curl_config config;
+    char *file = NULL, *dir = NULL;
+    int error;
+
+    if (!client)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_ca: NULL client");
+    if (!client->default_transport)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_ca: a custom transport is in use");
+    if ((ca_file && (file = bbo__strdup(ca_file)) == NULL) ||
+        (ca_dir && (dir = bbo__strdup(ca_dir)) == NULL)) {
+        error = bbo__error_oom();
+        goto done;
+    }
+    curl_config(client, &config);
+    config.ca_file = file;
+    config.ca_dir = dir;
+    if ((error = apply_curl(client, &config)) < 0)
+        goto done;
+    swap_string(&client->ca_file, &file);
+    swap_string(&client->ca_dir, &dir);
+done:
+    bbo__free(file);
+    bbo__free(dir);
+    return error;
+}
+
+int bbo_client_set_proxy(bbo_client *client, const char *proxy)
+{
+    bbo_curl_config config;
+    char *copy = NULL;
+    int error;
+
+    if (!client)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_proxy: NULL client");
+    if (!client->default_transport)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_proxy: a custom transport is in use");
+    if (proxy && (copy = bbo__strdup(proxy)) == NULL)
+        return bbo__error_oom();
+    curl_config(client, &config);
+    config.proxy = copy;
+    if ((error = apply_curl(client, &config)) == BBO_OK)
+        swap_string(&client->proxy, &copy);
+    bbo__free(copy);
+    return error;
+}
+
+int bbo_client_set_retry(bbo_client *client, int max_attempts, int max_wait_s)
+{
+    if (!client || max_attempts < 1 || max_attempts > 10 || max_wait_s < 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_retry: attempts must be 1..10 and "
+                                          "the wait not negative");
+    client->max_attempts = max_attempts;
+    client->max_wait_s = max_wait_s;
+    return BBO_OK;
+}
+
+int bbo_client_set_body_limit(bbo_client *client, size_t limit)
+{
+    if (!client || limit == 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_body_limit: invalid argument");
+    client->body_limit = limit;
+    return BBO_OK;
+}
+
+int bbo_client_set_clock(bbo_client *client, bbo_clock_fn now, bbo_sleep_fn sleep, void *payload)
+{
+    if (!client)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_set_clock: NULL client");
+    client->now_fn = now ? now : system_now;
+    client->sleep_fn = sleep ? sleep : system_sleep;
+    client->clock_payload = payload;
+    return BBO_OK;
+}
+
+const bbo_consumer *bbo_client_consumer(const bbo_client *client)
+{
+    return client ? client->consumer : NULL;
+}
+
+int64_t bbo__client_now(bbo_client *client)
+{
+    return client->now_fn(client->clock_payload);
+}
+
+static bool known_transport_code(int rc)
+{
+    return rc == BBO_ETRANSPORT || rc == BBO_ETLS || rc == BBO_ETIMEOUT ||
+           rc == BBO_EPROTOCOL || rc == BBO_EUSER || rc == BBO_ENOMEM || rc == BBO_EINVAL;
+}
+
+/* One send through the transport, normalizing what a custom transport
+ * may get wrong (odd codes, no message, no status). */
+static int send_once(bbo_client *client, const bbo_http_request *req, bbo_http_response *resp)
+{
+    int rc;
+
+    bbo_http_response_reset(resp);
+    bbo_error_clear();
+    rc = client->transport.send(req, resp, client->transport.payload);
+    if (rc != 0) {
+        /* a positive code is no success: it is a transport that broke the contract */
+        if (rc > 0 || !known_transport_code(rc))
+            return bbo__error_set(BBO_ETRANSPORT, "the transport failed with code %d", rc);
+        if (bbo__error_current() != rc)
+            return bbo__error_set(rc, "the transport failed: %s", bbo_strerror(rc));
+        return rc;
+    }
+    if (bbo_http_response_status(resp) == 0)
+        return bbo__error_set(BBO_EPROTOCOL, "the transport returned no HTTP status");
+    return BBO_OK;
+}
+
+int bbo__client_send(bbo_client *client, bbo_http_request *req, bbo_http_response *resp,
+                     int64_t *sent_at)
+{
+    int attempt, rc, error;
+
+    if (bbo_http_request_timeout_ms(req) == 0 &&
+        (error = bbo_http_request_set_timeout_ms(req, client->request_timeout_ms)) < 0)
+        return error;
+    if ((error = bbo_http_response_set_body_limit(resp, client->body_limit)) < 0)
+        return error;
+    for (attempt = 1;; attempt++) {
+        int64_t wait = (int64_t)1 << (attempt - 1), retry_after;
+        int status;
+
+        *sent_at = bbo__client_now(client);
+        rc = send_once(client, req, resp);
+        if (attempt >= client->max_attempts)
+            return rc;
+        if (rc < 0) {
+            /* only a request that provably never left may go again */
+            if (!bbo_http_response_not_sent(resp) ||
+                (rc != BBO_ETRANSPORT && rc != BBO_ETLS && rc != BBO_ETIMEOUT))
+                return rc;
+        } else {
+            status = bbo_http_response_status(resp);
+            if (status != 429 && status != 503)
+                return BBO_OK;
+            /* the server refused before doing anything: safe to ask again */
+            if ((retry_after = bbo__retry_after(resp, *sent_at)) >= 0)
+                wait = retry_after;
+        }
+        if (wait > client->max_wait_s)
+            return rc;
+        if (wait > 0)
+            client->sleep_fn(wait, client->clock_payload);
+    }
+}
+
+int bbo_client_send(bbo_client *client, bbo_http_request *req, bbo_http_response **out)
+{
+    bbo_http_response *resp = NULL;
+    int64_t sent_at;
+    int error;
+
+    if (!client || !req || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_send: NULL argument");
+    if ((error = bbo_http_response_new(&resp)) < 0)
+        return error;
+    if ((error = bbo__client_send(client, req, resp, &sent_at)) < 0) {
+        bbo_http_response_free(resp);
+        return error;
+    }
+    *out = resp;
+    return BBO_OK;
+}
+
+/* Send a token request (owned; freed here) and parse the answer. */
+static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
+                     bbo_token **out)
+{
+    bbo_http_response *resp = NULL;
+    int64_t sent_at = 0;
+    int error;
+
+    if ((error = bbo_http_response_new(&resp)) == BBO_OK &&
+        (error = bbo__client_send(client, req, resp, &sent_at)) == BBO_OK)
+        error = bbo_grant_parse_response(out, resp, sent_at, previous);
+    bbo_http_response_free(resp);
+    bbo_http_request_free(req);
+    return error;
+}
+
+int bbo_client_exchange_code(bbo_client *client, const bbo_authorization *auth, const char *code,
+                             bbo_token **out)
+{
+    bbo_http_request *req = NULL;
+    int error;
+
+    if (!client || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_exchange_code: NULL argument");
+    if ((error = bbo_grant_authorization_code_request(&req, client->consumer, auth, code)) < 0)
+        return error;
+    return run_grant(client, req, NULL, out);
+}
+
+int bbo_client_refresh(bbo_client *client, const bbo_token *token, bbo_token **out)
+{
+    bbo_http_request *req = NULL;
+    int error;
+
+    if (!client || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_refresh: NULL argument");
+    if ((error = bbo_grant_refresh_request(&req, client->consumer, token)) < 0)
+        return error;
+    return run_grant(client, req, token, out);
+}
+
+int bbo_client_client_credentials(bbo_client *client, bbo_token **out)
+{
+    bbo_http_request *req = NULL;
+    int error;
+
+    if (!client || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_client_credentials: NULL argument");
+    if ((error = bbo_grant_client_credentials_request(&req, client->consumer)) < 0)
+        return error;
+    return run_grant(client, req, NULL, out);
+}
+
+int bbo_client_jwt_grant(bbo_client *client, const char *jwt, bbo_token **out)
+{
+    bbo_http_request *req = NULL;
+    int error;
+
+    if (!client || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_client_jwt_grant: NULL argument");
+    if ((error = bbo_grant_jwt_request(&req, client->consumer, jwt)) < 0)
+        return error;
+    return run_grant(client, req, NULL, out);
+}
+
+void bbo_client_free(bbo_client *client)
+{
+    if (!client)
+        return;
+    drop_transport(client);
+    bbo_consumer_free(client->consumer);
+    bbo__free(client->ca_file);
+    bbo__free(client->ca_dir);
+    bbo__free(client->proxy);
+    bbo__free(client);
+}

@@ -1,0 +1,19 @@
+/*
+ * Authorization internals read by the grant builder.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef BBO_INTERNAL_AUTHORIZATION_H
+#define BBO_INTERNAL_AUTHORIZATION_H
+
+#include "common.h"
+
+struct bbo_authorization {
+    char *url;
+    char *state;
+    char *verifier;      /* PKCE code_verifier; NULL for the implicit grant */
+    char *redirect_uri;  /* as sent to authorize, or NULL */
+    bool implicit;
+    bool completed;      /* a callback was accepted: a second one is refused */
+};
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * Setting the per-thread last error. Every failing public function sets it
+ * through one of these, which return the code so a caller can write
+ * `return bbo__error_set(BBO_EINVAL, "...")`.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef BBO_INTERNAL_ERROR_H
+#define BBO_INTERNAL_ERROR_H
+
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#  define BBO__FMT(f, a) __attribute__((format(printf, f, a)))
+#else
+#  define BBO__FMT(f, a)
+#endif
+
+/* Sets code and message; clears status, OAuth fields and retry-after. */
+int bbo__error_set(int code, const char *fmt, ...) BBO__FMT(2, 3);
+
+/* The out-of-memory error, which needs no memory to report. */
+int bbo__error_oom(void);
+
+/* Adds details to the error just set (call after bbo__error_set). */
+void bbo__error_set_http_status(int status);
+void bbo__error_set_oauth(const char *oauth_code, const char *description);
+void bbo__error_set_retry_after(int64_t seconds);
+
+/* Prefix the current message with "what: " (context for a lower failure). */
+void bbo__error_prefix(const char *what);
+
+/* Change the code of the error just set, keeping the rest; returns it. */
+int bbo__error_set_code(int code);
+
+/* The current code of this thread's error (BBO_OK if none). */
+int bbo__error_current(void);
+
+/* A heap copy of this thread's error (NULL when out of memory), and setting
+ * this thread's error from one: a session hands one refresh's error to every
+ * thread that waited for it. bbo__error_restore returns the code. */
+struct bbo_error *bbo__error_snapshot(void);
+int bbo__error_restore(const struct bbo_error *copy);
+
+#endif

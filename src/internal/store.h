@@ -1,0 +1,20 @@
+/*
+ * Store internals used by the session.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef BBO_INTERNAL_STORE_H
+#define BBO_INTERNAL_STORE_H
+
+#include "common.h"
+
+bool bbo__store_can_lock(const bbo_store *store);
+/* No-ops (BBO_OK) for a store without lock/unlock. */
+int bbo__store_lock(bbo_store *store);
+int bbo__store_unlock(bbo_store *store);
+
+/* Test hook of the file store: called between writing the temporary file
+ * and renaming it over the token file (a kill -9 there must leave the old
+ * file whole). NULL in production. */
+extern void (*bbo__file_store_fault_hook)(const char *stage);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * Token internals shared with the grant parser.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef BBO_INTERNAL_TOKEN_H
+#define BBO_INTERNAL_TOKEN_H
+
+#include "common.h"
+
+/* Parse a token JSON; `what` names the document in error messages. */
+int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t now,
+                         const char *what);
+
+/* Give a token without a refresh token a copy of `refresh`. */
+int bbo__token_set_refresh(bbo_token *token, const char *refresh);
+
+/* Tokens go into an Authorization header: RFC 6750 b64token characters
+ * only, so a hostile server cannot smuggle CR/LF into our requests. */
+bool bbo__token_text_is_valid(const char *text, size_t len);
+
+#endif

@@ -1,0 +1,324 @@
+/*
+ * Scope sets with Bitbucket's implication rules.
+ * SPDX-License-Identifier: MIT
+ */
+#include "internal/common.h"
+
+struct bbo_scopes {
+    char **items; /* sorted byte-wise, no duplicates */
+    size_t count;
+    size_t capacity;
+};
+
+/* "granting `scope` directly gives each of `implies`". A chain (REPO_WRITE
+ * implies REPO_READ implies PUBLIC_REPOS) is followed transitively. */
+typedef struct implication {
+    const char *scope;
+    const char *implies[3];
+} implication;
+
+static const implication rules[] = {
+    /* Bitbucket Cloud */
+    { "repository", { NULL } },
+    { "repository:write", { "repository", NULL } },
+    { "repository:admin", { NULL } },
+    { "repository:delete", { NULL } },
+    { "pullrequest", { "repository", NULL } },
+    { "pullrequest:write", { "pullrequest", "repository:write", NULL } },
+    { "project", { "repository", NULL } },
+    { "project:admin", { "project:write", NULL } },
+    /* deprecated alias of project:admin: each stands for the other */
+    { "project:write", { "project:admin", NULL } },
+    { "issue", { NULL } },
+    { "issue:write", { "issue", NULL } },
+    { "snippet", { NULL } },
+    { "snippet:write", { "snippet", NULL } },
+    { "account", { NULL } },
+    { "account:write", { "account", NULL } },
+    { "team", { NULL } },
+    { "team:write", { "team", NULL } },
+    { "pipeline", { NULL } },
+    { "pipeline:write", { "pipeline", NULL } },
+    { "pipeline:variable", { NULL } },
+    { "runner", { NULL } },
+    { "runner:write", { "runner", NULL } },
+    { "wiki", { NULL } },
+    { "webhook", { NULL } },
+    { "email", { NULL } },
+    /* Bitbucket Data Center: each tier implies the one below it. The order
+     * of the three admin tiers is not confirmed by Atlassian's docs. */
+    { "PUBLIC_REPOS", { NULL } },
+    { "REPO_READ", { "PUBLIC_REPOS", NULL } },
+    { "REPO_WRITE", { "REPO_READ", NULL } },
+    { "REPO_ADMIN", { "REPO_WRITE", NULL } },
+    { "PROJECT_ADMIN", { "REPO_ADMIN", NULL } },
+    { "ACCOUNT_WRITE", { NULL } },
+    { "ADMIN_WRITE", { "PROJECT_ADMIN", "ACCOUNT_WRITE", NULL } },
+    { "SYSTEM_ADMIN", { "ADMIN_WRITE", NULL } },
+};
+
+static const implication *find_rule(const char *scope)
+{
+    size_t i;
+
+    for (i = 0; i < BBO_ARRAY_SIZE(rules); i++)
+        if (strcmp(rules[i].scope, scope) == 0)
+            return &rules[i];
+    return NULL;
+}
+
+int bbo_scope_is_known(const char *scope)
+{
+    return scope && find_rule(scope) != NULL;
+}
+
+/* Does granting `granted` give `wanted`? The depth bound stops the alias
+ * cycle (project:admin <-> project:write); real chains are 6 long at most. */
+static bool implies(const char *granted, const char *wanted, int depth)
+{
+    const implication *rule;
+    size_t i;
+
+    if (strcmp(granted, wanted) == 0)
+        return true;
+    if (depth > 8 || (rule = find_rule(granted)) == NULL)
+        return false;
+    for (i = 0; rule->implies[i]; i++)
+        if (implies(rule->implies[i], wanted, depth + 1))
+            return true;
+    return false;
+}
+
+/* Separators between scopes; a scope itself may hold no blank or comma. */
+static bool is_separator(char c)
+{
+    return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* RFC 6749 3.3 scope-token: %x21 / %x23-5B / %x5D-7E */
+static bool is_scope_char(unsigned char c)
+{
+    return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+}
+
+/* Binary search: index of `scope`, or where it would go (*found false). */
+static size_t locate(const bbo_scopes *set, const char *scope, size_t len, bool *found)
+{
+    size_t lo = 0, hi = set->count;
+
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strncmp(set->items[mid], scope, len);
+
+        if (cmp == 0 && set->items[mid][len] != '\0')
+            cmp = 1;
+        if (cmp == 0) {
+            *found = true;
+            return mid;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int insert_scope(bbo_scopes *set, const char *scope, size_t len)
+{
+    size_t at, i;
+    bool found;
+    char *copy;
+
+    for (i = 0; i < len; i++)
+        if (!is_scope_char((unsigned char)scope[i]))
+            return bbo__error_set(BBO_EINVAL, "scope has a character not allowed in a scope "
+                                              "(RFC 6749 section 3.3)");
+    at = locate(set, scope, len, &found);
+    if (found)
+        return BBO_OK;
+    if (set->count == set->capacity) {
+        size_t capacity = set->capacity ? set->capacity * 2 : 8;
+        char **items = bbo__realloc(set->items, capacity * sizeof(char *));
+
+        if (!items)
+            return bbo__error_oom();
+        set->items = items;
+        set->capacity = capacity;
+    }
+    if ((copy = bbo__strndup(scope, len)) == NULL)
+        return bbo__error_oom();
+    memmove(set->items + at + 1, set->items + at, (set->count - at) * sizeof(char *));
+    set->items[at] = copy;
+    set->count++;
+    return BBO_OK;
+}
+
+int bbo_scopes_new(bbo_scopes **out)
+{
+    bbo_scopes *set;
+
+    if (!out)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_new: NULL argument");
+    if ((set = bbo__calloc(1, sizeof(*set))) == NULL)
+        return bbo__error_oom();
+    *out = set;
+    return BBO_OK;
+}
+
+int bbo_scopes_parse(bbo_scopes **out, const char *text)
+{
+    bbo_scopes *set = NULL;
+    size_t i = 0;
+    int error;
+
+    if (!out || !text)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_parse: NULL argument");
+    if ((error = bbo_scopes_new(&set)) < 0)
+        return error;
+    while (text[i]) {
+        size_t start;
+
+        while (text[i] && is_separator(text[i]))
+            i++;
+        start = i;
+        while (text[i] && !is_separator(text[i]))
+            i++;
+        if (i > start && (error = insert_scope(set, text + start, i - start)) < 0)
+            goto done;
+    }
+    *out = set;
+    set = NULL;
+done:
+    bbo_scopes_free(set);
+    return error;
+}
+
+int bbo_scopes_dup(bbo_scopes **out, const bbo_scopes *scopes)
+{
+    bbo_scopes *copy = NULL;
+    size_t i;
+    int error;
+
+    if (!out || !scopes)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_dup: NULL argument");
+    if ((error = bbo_scopes_new(&copy)) < 0)
+        return error;
+    for (i = 0; i < scopes->count; i++)
+        if ((error = insert_scope(copy, scopes->items[i], strlen(scopes->items[i]))) < 0)
+            goto done;
+    *out = copy;
+    copy = NULL;
+done:
+    bbo_scopes_free(copy);
+    return error;
+}
+
+int bbo_scopes_add(bbo_scopes *scopes, const char *scope)
+{
+    if (!scopes || !scope)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_add: NULL argument");
+    if (!*scope)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_add: empty scope");
+    /* ',' is a scope-token character, but bbo_scopes_parse splits on it:
+     * "a,b" would come back from bbo_scopes_to_string as two scopes */
+    if (strchr(scope, ','))
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_add: one scope only, without a separator");
+    return insert_scope(scopes, scope, strlen(scope));
+}
+
+int bbo_scopes_has(const bbo_scopes *scopes, const char *scope)
+{
+    size_t i;
+
+    if (!scopes || !scope)
+        return 0;
+    for (i = 0; i < scopes->count; i++)
+        if (implies(scopes->items[i], scope, 0))
+            return 1;
+    return 0;
+}
+
+int bbo_scopes_covers(const bbo_scopes *granted, const bbo_scopes *required)
+{
+    size_t i;
+
+    if (!granted || !required)
+        return 0;
+    for (i = 0; i < required->count; i++)
+        if (!bbo_scopes_has(granted, required->items[i]))
+            return 0;
+    return 1;
+}
+
+int bbo_scopes_missing(const bbo_scopes *granted, const bbo_scopes *required, bbo_scopes **out)
+{
+    bbo_scopes *missing = NULL;
+    size_t i;
+    int error;
+
+    if (!granted || !required || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_missing: NULL argument");
+    if ((error = bbo_scopes_new(&missing)) < 0)
+        return error;
+    for (i = 0; i < required->count; i++) {
+        const char *scope = required->items[i];
+
+        if (!bbo_scopes_has(granted, scope) &&
+            (error = insert_scope(missing, scope, strlen(scope))) < 0)
+            goto done;
+    }
+    *out = missing;
+    missing = NULL;
+done:
+    bbo_scopes_free(missing);
+    return error;
+}
+
+int bbo_scopes_to_string(const bbo_scopes *scopes, char **out)
+{
+    bbo_buf text = BBO_BUF_INIT;
+    size_t i;
+    int error = BBO_OK;
+    char *result;
+
+    if (!scopes || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_to_string: NULL argument");
+    for (i = 0; i < scopes->count && error == BBO_OK; i++) {
+        if (i)
+            error = bbo__buf_putc(&text, ' ');
+        if (error == BBO_OK)
+            error = bbo__buf_puts(&text, scopes->items[i]);
+    }
+    if (error == BBO_OK) {
+        if ((result = bbo__buf_detach(&text)) == NULL)
+            error = BBO_ENOMEM;
+        else
+            *out = result;
+    }
+    bbo__buf_dispose(&text);
+    return error;
+}
+
+size_t bbo_scopes_count(const bbo_scopes *scopes)
+{
+    return scopes ? scopes->count : 0;
+}
+
+const char *bbo_scopes_at(const bbo_scopes *scopes, size_t index)
+{
+    return scopes && index < scopes->count ? scopes->items[index] : NULL;
+}
+
+void bbo_scopes_free(bbo_scopes *scopes)
+{
+    size_t i;
+
+    if (!scopes)
+        return;
+    for (i = 0; i < scopes->count; i++)
+        bbo__free(scopes->items[i]);
+    bbo__free(scopes->items);
+    bbo__free(scopes);
+}

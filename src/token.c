@@ -1,0 +1,356 @@
+/*
+ * Tokens: parsing answers and saved tokens, serializing, expiry.
+ * SPDX-License-Identifier: MIT
+ */
+#include "internal/common.h"
+#include "internal/encode.h"
+#include "internal/json.h"
+#include "internal/token.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+/* Bitbucket gives 7200 s; anything beyond a year is a broken server. */
+#define EXPIRES_IN_MAX (366 * 24 * 3600)
+
+struct bbo_token {
+    char *access;
+    char *refresh;     /* NULL when none */
+    char *type;        /* lowercase */
+    int64_t expires_at;
+    int64_t obtained_at;
+    bbo_scopes *scopes;
+};
+
+bool bbo__token_text_is_valid(const char *text, size_t len)
+{
+    size_t i;
+
+    if (len == 0)
+        return false;
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=' ||
+              c == ':'))
+            return false;
+    }
+    return true;
+}
+
+static int token_alloc(bbo_token **out, const char *access, const char *refresh,
+                       const char *type, int64_t expires_at, int64_t obtained_at,
+                       const bbo_scopes *scopes)
+{
+    bbo_token *tok;
+    size_t i;
+    int error;
+
+    if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL)
+        return bbo__error_oom();
+    tok->expires_at = expires_at;
+    tok->obtained_at = obtained_at;
+    if ((tok->access = bbo__strdup(access)) == NULL ||
+        (refresh && (tok->refresh = bbo__strdup(refresh)) == NULL) ||
+        (tok->type = bbo__strdup(type ? type : "bearer")) == NULL) {
+        bbo_token_free(tok);
+        return bbo__error_oom();
+    }
+    for (i = 0; tok->type[i]; i++)
+        if (tok->type[i] >= 'A' && tok->type[i] <= 'Z')
+            tok->type[i] = (char)(tok->type[i] + 32);
+    if ((error = scopes ? bbo_scopes_dup(&tok->scopes, scopes) : bbo_scopes_new(&tok->scopes)) < 0) {
+        bbo_token_free(tok);
+        return error;
+    }
+    *out = tok;
+    return BBO_OK;
+}
+
+int bbo_token_new(bbo_token **out, const char *access, const char *refresh, const char *type,
+                  int64_t expires_at, const bbo_scopes *scopes)
+{
+    if (!out || !access)
+        return bbo__error_set(BBO_EINVAL, "bbo_token_new: NULL argument");
+    if (!bbo__token_text_is_valid(access, strlen(access)) ||
+        (refresh && !bbo__token_text_is_valid(refresh, strlen(refresh))))
+        return bbo__error_set(BBO_EINVAL, "bbo_token_new: token has characters not allowed "
+                                          "in a bearer token");
+    if (type && bbo__strcasecmp(type, "bearer") != 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_token_new: only bearer tokens are supported");
+    if (expires_at < 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_token_new: negative expires_at");
+    return token_alloc(out, access, refresh, type, expires_at, 0, scopes);
+}
+
+int bbo_token_dup(bbo_token **out, const bbo_token *t)
+{
+    if (!out || !t)
+        return bbo__error_set(BBO_EINVAL, "bbo_token_dup: NULL argument");
+    return token_alloc(out, t->access, t->refresh, t->type, t->expires_at, t->obtained_at,
+                       t->scopes);
+}
+
+/* A non-negative integer literal (digits only, as JSON number or string). */
+static bool parse_seconds(const bbo_json_field *f, int64_t *out)
+{
+    int64_t value = 0;
+    size_t i;
+
+    if ((f->kind != BBO_JSON_NUMBER && f->kind != BBO_JSON_STRING) || f->length == 0 ||
+        f->length > 15)
+        return false;
+    for (i = 0; i < f->length; i++) {
+        if (f->text[i] < '0' || f->text[i] > '9')
+            return false;
+        value = value * 10 + (f->text[i] - '0');
+    }
+    *out = value;
+    return true;
+}
+
+enum {
+    F_ACCESS, F_REFRESH, F_TYPE, F_EXPIRES_IN, F_EXPIRES_AT, F_OBTAINED_AT, F_SCOPE, F_SCOPES,
+    F_ERROR, F_ERROR_DESCRIPTION, F_ERROR_MESSAGE, F_COUNT
+};
+
+/* Report an error body: OAuth's {"error","error_description"} or the API's
+ * {"type":"error","error":{"message"}}. */
+static int error_body(bbo_json_field *f, const char *what)
+{
+    const bbo_json_field *desc = &f[F_ERROR_DESCRIPTION], *msg = &f[F_ERROR_MESSAGE];
+
+    if (f[F_ERROR].kind == BBO_JSON_STRING) {
+        const char *d = desc->kind == BBO_JSON_STRING ? desc->text : NULL;
+
+        bbo__error_set(BBO_EOAUTH, "%s: %.64s%s%.300s", what, f[F_ERROR].text, d ? ": " : "",
+                       d ? d : "");
+        bbo__error_set_oauth(f[F_ERROR].text, d);
+        return BBO_EOAUTH;
+    }
+    if (msg->kind == BBO_JSON_STRING) {
+        bbo__error_set(BBO_EPROTOCOL, "%s is an error: %.300s", what, msg->text);
+        bbo__error_set_oauth(NULL, msg->text);
+        return BBO_EPROTOCOL;
+    }
+    return bbo__error_set(BBO_EPROTOCOL, "%s is an error without a usable description", what);
+}
+
+int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t now,
+                         const char *what)
+{
+    bbo_json_field f[F_COUNT] = {
+        { "access_token", 0, NULL, 0 }, { "refresh_token", 0, NULL, 0 },
+        { "token_type", 0, NULL, 0 }, { "expires_in", 0, NULL, 0 },
+        { "expires_at", 0, NULL, 0 }, { "obtained_at", 0, NULL, 0 },
+        { "scope", 0, NULL, 0 }, { "scopes", 0, NULL, 0 },
+        { "error", 0, NULL, 0 }, { "error_description", 0, NULL, 0 },
+        { "error.message", 0, NULL, 0 },
+    };
+    const bbo_json_field *scope;
+    bbo_scopes *scopes = NULL;
+    int64_t expires_at = 0, obtained_at = now, seconds;
+    int error;
+
+    if ((error = bbo__json_extract(json, len, f, F_COUNT, what)) < 0)
+        return error;
+    if (f[F_ERROR].kind != BBO_JSON_ABSENT && f[F_ERROR].kind != BBO_JSON_OTHER) {
+        error = error_body(f, what);
+        goto done;
+    }
+    if (f[F_ACCESS].kind != BBO_JSON_STRING) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has no access_token", what);
+        goto done;
+    }
+    if (!bbo__token_text_is_valid(f[F_ACCESS].text, f[F_ACCESS].length) ||
+        (f[F_REFRESH].kind == BBO_JSON_STRING &&
+         !bbo__token_text_is_valid(f[F_REFRESH].text, f[F_REFRESH].length))) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has a token with characters not allowed in "
+                                              "a bearer token", what);
+        goto done;
+    }
+    if (f[F_REFRESH].kind != BBO_JSON_ABSENT && f[F_REFRESH].kind != BBO_JSON_STRING &&
+        f[F_REFRESH].kind != BBO_JSON_OTHER) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has a refresh_token that is not a string", what);
+        goto done;
+    }
+    if (f[F_TYPE].kind != BBO_JSON_ABSENT &&
+        (f[F_TYPE].kind != BBO_JSON_STRING || bbo__strcasecmp(f[F_TYPE].text, "bearer") != 0)) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has a token_type other than bearer", what);
+        goto done;
+    }
+    if (f[F_OBTAINED_AT].kind != BBO_JSON_ABSENT && !parse_seconds(&f[F_OBTAINED_AT], &obtained_at)) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has an invalid obtained_at", what);
+        goto done;
+    }
+    if (f[F_EXPIRES_IN].kind != BBO_JSON_ABSENT) {
+        if (!parse_seconds(&f[F_EXPIRES_IN], &seconds) || seconds < 1 || seconds > EXPIRES_IN_MAX) {
+            error = bbo__error_set(BBO_EPROTOCOL, "%s has an expires_in that is not a number of "
+                                                  "seconds between 1 and one year", what);
+            goto done;
+        }
+        expires_at = now + seconds;
+    } else if (f[F_EXPIRES_AT].kind != BBO_JSON_ABSENT &&
+               !parse_seconds(&f[F_EXPIRES_AT], &expires_at)) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has an invalid expires_at", what);
+        goto done;
+    }
+    /* "scope" since May 2026, "scopes" before: prefer the standard one */
+    scope = f[F_SCOPE].kind != BBO_JSON_ABSENT ? &f[F_SCOPE] : &f[F_SCOPES];
+    if (scope->kind != BBO_JSON_ABSENT && scope->kind != BBO_JSON_STRING) {
+        error = bbo__error_set(BBO_EPROTOCOL, "%s has a %s that is not a string", what, scope->path);
+        goto done;
+    }
+    if ((error = scope->kind == BBO_JSON_STRING ? bbo_scopes_parse(&scopes, scope->text)
+                                                : bbo_scopes_new(&scopes)) < 0) {
+        if (error == BBO_EINVAL)
+            error = bbo__error_set(BBO_EPROTOCOL, "%s has a malformed %s", what, scope->path);
+        goto done;
+    }
+    error = token_alloc(out, f[F_ACCESS].text,
+                        f[F_REFRESH].kind == BBO_JSON_STRING ? f[F_REFRESH].text : NULL,
+                        NULL, expires_at, obtained_at, scopes);
+done:
+    bbo_scopes_free(scopes);
+    bbo__json_fields_dispose(f, F_COUNT);
+    return error;
+}
+
+int bbo_token_parse(bbo_token **out, const char *json, size_t len, int64_t now)
+{
+    if (!out || !json)
+        return bbo__error_set(BBO_EINVAL, "bbo_token_parse: NULL argument");
+    return bbo__token_from_json(out, json, len, now, "token JSON");
+}
+
+int bbo__token_set_refresh(bbo_token *token, const char *refresh)
+{
+    char *copy;
+
+    if ((copy = bbo__strdup(refresh)) == NULL)
+        return bbo__error_oom();
+    bbo__free(token->refresh);
+    token->refresh = copy;
+    return BBO_OK;
+}
+
+/* `key` then a JSON string. What a token holds needs no escaping (checked
+ * when it was made), but a quote, backslash or control character would be
+ * escaped all the same. (yajl_gen is not used: yajl 2.1 crashes when an
+ * allocation fails.) */
+static int put_string(bbo_buf *out, const char *key, const char *s)
+{
+    char esc[8];
+    size_t run;
+    int error;
+
+    if ((error = bbo__buf_puts(out, key)) < 0 || (error = bbo__buf_putc(out, '"')) < 0)
+        return error;
+    while (*s) {
+        for (run = 0; s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20;
+             run++)
+            ;
+        if (run) {
+            error = bbo__buf_put(out, s, run);
+            s += run;
+        } else {
+            snprintf(esc, sizeof(esc), (unsigned char)*s < 0x20 ? "\\u%04x" : "\\%c",
+                     (unsigned char)*s);
+            error = bbo__buf_puts(out, esc);
+            s++;
+        }
+        if (error < 0)
+            return error;
+    }
+    return bbo__buf_putc(out, '"');
+}
+
+static int put_number(bbo_buf *out, const char *key, int64_t value)
+{
+    char digits[24];
+    int error;
+
+    snprintf(digits, sizeof(digits), "%" PRId64, value);
+    if ((error = bbo__buf_puts(out, key)) < 0)
+        return error;
+    return bbo__buf_puts(out, digits);
+}
+
+int bbo_token_to_json(const bbo_token *token, char **out)
+{
+    bbo_buf json = BBO_BUF_INIT;
+    char *scope = NULL;
+    int error;
+
+    if (!token || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_token_to_json: NULL argument");
+    if ((error = bbo_scopes_to_string(token->scopes, &scope)) < 0 ||
+        (error = put_string(&json, "{\"access_token\":", token->access)) < 0 ||
+        (error = put_string(&json, ",\"token_type\":", token->type)) < 0 ||
+        (token->refresh &&
+         (error = put_string(&json, ",\"refresh_token\":", token->refresh)) < 0) ||
+        (token->expires_at &&
+         (error = put_number(&json, ",\"expires_at\":", token->expires_at)) < 0) ||
+        (error = put_number(&json, ",\"obtained_at\":", token->obtained_at)) < 0 ||
+        (error = put_string(&json, ",\"scope\":", scope)) < 0 ||
+        (error = bbo__buf_putc(&json, '}')) < 0)
+        goto done;
+    *out = bbo__buf_detach(&json); /* not empty: never NULL */
+done:
+    bbo__free(scope);
+    bbo__buf_dispose(&json);
+    return error;
+}
+
+const char *bbo_token_access(const bbo_token *t)
+{
+    return t ? t->access : NULL;
+}
+
+const char *bbo_token_refresh(const bbo_token *t)
+{
+    return t ? t->refresh : NULL;
+}
+
+const char *bbo_token_type(const bbo_token *t)
+{
+    return t ? t->type : NULL;
+}
+
+int64_t bbo_token_expires_at(const bbo_token *t)
+{
+    return t ? t->expires_at : 0;
+}
+
+int64_t bbo_token_obtained_at(const bbo_token *t)
+{
+    return t ? t->obtained_at : 0;
+}
+
+const bbo_scopes *bbo_token_scopes(const bbo_token *t)
+{
+    return t ? t->scopes : NULL;
+}
+
+int bbo_token_is_expired(const bbo_token *t, int64_t now, int64_t margin_s)
+{
+    if (!t)
+        return 1;
+    if (t->expires_at == 0)
+        return 0;
+    if (margin_s < 0)
+        margin_s = 0;
+    return margin_s >= t->expires_at || now >= t->expires_at - margin_s;
+}
+
+void bbo_token_free(bbo_token *t)
+{
+    if (!t)
+        return;
+    bbo__free(t->access);  /* bbo__free wipes */
+    bbo__free(t->refresh);
+    bbo__free(t->type);
+    bbo_scopes_free(t->scopes);
+    bbo__free(t);
+}

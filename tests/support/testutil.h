@@ -1,0 +1,40 @@
+/*
+ * Helpers shared by the unit tests: a counting allocator that can fail the
+ * Nth allocation (curl-style torture tests) and sees every leak.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef BBO_TESTUTIL_H
+#define BBO_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bboauth.h"
+
+/* Install the counting allocator (call first in main). */
+void bbo_test_alloc_install(void);
+
+/* Fail every allocation after `n` more have succeeded; -1: never fail. */
+void bbo_test_alloc_fail_after(long n);
+
+/* Blocks currently allocated through the library. */
+long bbo_test_alloc_live(void);
+
+/* 1 when an allocation was refused since the last bbo_test_alloc_fail_after. */
+int bbo_test_alloc_failed(void);
+
+/*
+ * Run `op` (returns a bbo code, cleans up after itself on success via
+ * `cleanup`) with the 0th, 1st, 2nd, ... allocation failing until it
+ * succeeds. Each failing run must return BBO_ENOMEM and leak nothing.
+ */
+typedef int (*bbo_test_op)(void *ctx);
+void bbo_test_oom_torture(bbo_test_op op, void (*cleanup)(void *ctx), void *ctx);
+
+/* Read a whole file into memory (free with free()); NULL if it fails. */
+char *bbo_test_read_file(const char *path, size_t *len_out);
+
+#endif
