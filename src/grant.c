@@ -26,6 +26,21 @@ static int basic_credentials(bbo_buf *header, const bbo_consumer *consumer)
     return error;
 }
 
+/* Who we are: HTTP Basic into `header` by default, form fields when the
+ * consumer asks for them, only client_id for a public client. */
+static int client_authentication(const bbo_consumer *consumer, bbo_buf *form, bbo_buf *header)
+{
+    int error;
+
+    if (!consumer->secret)
+        return bbo__form_append(form, "client_id", consumer->key);
+    if (consumer->client_auth == BBO_CLIENT_AUTH_BASIC)
+        return basic_credentials(header, consumer);
+    if ((error = bbo__form_append(form, "client_id", consumer->key)) < 0)
+        return error;
+    return bbo__form_append(form, "client_secret", consumer->secret);
+}
+
 /*
  * The POST every grant makes. `form` already holds the grant's fields;
  * client authentication is added here unless `authorization` (the JWT
@@ -39,15 +54,7 @@ static int token_request(bbo_http_request **out, const bbo_consumer *consumer, b
     int error;
 
     if (!authorization) {
-        if (!consumer->secret)
-            error = bbo__form_append(form, "client_id", consumer->key);
-        else if (consumer->client_auth == BBO_CLIENT_AUTH_FORM)
-            error = bbo__form_append(form, "client_id", consumer->key) ||
-                    bbo__form_append(form, "client_secret", consumer->secret)
-                        ? BBO_ENOMEM : BBO_OK;
-        else
-            error = basic_credentials(&auth, consumer);
-        if (error < 0)
+        if ((error = client_authentication(consumer, form, &auth)) < 0)
             goto done;
         authorization = auth.ptr;
     }

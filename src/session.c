@@ -122,7 +122,10 @@ static int fly(bbo_session *s, flight *f)
         if (stored && !f->prefer_memory && !same_token(stored, f->current)) {
             int64_t now = bbo__client_now(s->client);
 
-            if (!bbo_token_is_expired(stored, now, s->margin_s)) {
+            /* just refreshed elsewhere: use it even inside the margin (when
+             * tokens live shorter than the margin, refreshing again would
+             * gain nothing and spend a refresh per process) */
+            if (!bbo_token_is_expired(stored, now, 0)) {
                 f->result = stored;
                 f->adopted = true;
                 stored = NULL;
@@ -227,8 +230,8 @@ static int ensure_fresh(bbo_session *s, need_kind kind, const char *stale, int *
                 pthread_cond_wait(&s->refreshed, &s->lock);
             if (s->last_error)
                 return bbo__error_restore(s->last_error);
-            if (kind == NEED_FORCE)
-                return BBO_OK; /* a refresh completed during this call */
+            if (s->token)
+                return BBO_OK; /* the flight we waited for is our result */
             continue;
         }
         break;

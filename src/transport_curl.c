@@ -180,17 +180,17 @@ static bool is_tls_error(CURLcode rc)
 static int transfer_error(CURL *easy, CURLcode rc, const transfer *t, const char *detail)
 {
     long request_size = 0;
-    long connect_code = 0;
     const char *why = detail[0] ? detail : curl_easy_strerror(rc);
     bool nothing_sent;
 
     if (t->error < 0 && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK))
         return t->error; /* body over the limit, malformed header: already set */
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
-    curl_easy_getinfo(easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
     nothing_sent = request_size == 0;
     if (is_tls_error(rc)) {
-        if (nothing_sent)
+        /* a handshake may fail by chance; a certificate that does not verify
+         * will not verify on a second try either */
+        if (nothing_sent && rc == CURLE_SSL_CONNECT_ERROR)
             bbo_http_response_set_not_sent(t->resp);
         return bbo__error_set(BBO_ETLS, "TLS failure: %s", why);
     }
@@ -242,12 +242,10 @@ static int set_method(CURL *easy, const bbo_http_request *req)
 
 /*
  * How long a cached connection may have idled to be reused for `req`.
- * libcurl resends a request on a fresh connection when a reused one dies
- * before any answer byte arrives. For a GET that is harmless; for a token
- * POST it could replay a refresh token the server already rotated (and get
- * the grant revoked) if the server processed it and then dropped the
- * connection. A connection used seconds ago is alive in practice, so
- * non-idempotent requests only reuse those (docs/security.md).
+ * A non-idempotent request on a connection the server silently dropped
+ * would fail in on_prereq (never be resent); connections used seconds ago
+ * are alive in practice, so those requests only reuse such connections and
+ * otherwise open a fresh one (docs/security.md).
  */
 static long max_idle_s(const bbo_http_request *req)
 {
