@@ -110,6 +110,10 @@ int bbo_client_set_transport(bbo_client *client, const bbo_transport *transport)
         if ((error = bbo__curl_transport_new(&fresh, &config)) < 0)
             return error;
     }
+    /* the same payload again (a table updated in place) must not be
+     * destroyed while it stays in use */
+    if (transport && transport->payload == client->transport.payload)
+        memset(&client->transport, 0, sizeof(client->transport));
     drop_transport(client);
     client->transport = fresh;
     client->default_transport = transport == NULL;

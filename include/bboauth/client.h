@@ -43,7 +43,8 @@ BBO_EXTERN int bbo_client_new(bbo_client **out, const bbo_consumer *consumer);
 /**
  * Use another transport. The table is copied; on success the client owns
  * the payload and calls `destroy` once, when the transport is replaced or
- * the client freed. NULL restores the libcurl transport (with the CA,
+ * the client freed (setting a table with the current payload again only
+ * updates the functions). NULL restores the libcurl transport (with the CA,
  * proxy and timeouts configured on this client).
  *
  * @return 0, or BBO_EINVAL (wrong version, NULL send: the caller keeps
@@ -78,7 +79,8 @@ BBO_EXTERN int bbo_client_set_proxy(bbo_client *client, const char *proxy);
 /**
  * Retry policy (see above): `max_attempts` sends in all (1 = never retry,
  * default 3), waiting at most `max_wait_s` seconds before one (default 30;
- * a longer Retry-After ends the retries and reports BBO_ERATELIMIT).
+ * a longer Retry-After ends the retries and reports BBO_ERATELIMIT; 0
+ * retries only what needs no wait, a "Retry-After: 0").
  * @return 0, or BBO_EINVAL
  */
 BBO_EXTERN int bbo_client_set_retry(bbo_client *client, int max_attempts, int max_wait_s);
