@@ -10,32 +10,6 @@
 
 #include <yajl/yajl_parse.h>
 
-static void *json_malloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    return bbo__malloc(size);
-}
-
-static void *json_realloc(void *ctx, void *ptr, size_t size)
-{
-    (void)ctx;
-    return bbo__realloc(ptr, size);
-}
-
-static void json_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    bbo__free(ptr);
-}
-
-void bbo__json_alloc_funcs(yajl_alloc_funcs *funcs)
-{
-    funcs->malloc = json_malloc;
-    funcs->realloc = json_realloc;
-    funcs->free = json_free;
-    funcs->ctx = NULL;
-}
-
 /*
  * yajl 2.1 does not check its own allocations: yajl_alloc, its buffers and
  * its state stack write through the pointer it got. So the extractor gives

@@ -12,7 +12,6 @@
 
 #include <stddef.h>
 
-#include <yajl/yajl_common.h>
 
 #define BBO_JSON_MAX_DEPTH 32
 
@@ -45,8 +44,5 @@ void bbo__json_fields_dispose(bbo_json_field *fields, size_t count);
 
 /* The field with this path, or NULL. */
 bbo_json_field *bbo__json_field(bbo_json_field *fields, size_t count, const char *path);
-
-/* yajl allocation callbacks that use the library's allocator. */
-void bbo__json_alloc_funcs(yajl_alloc_funcs *funcs);
 
 #endif

@@ -364,6 +364,8 @@ static void test_body_limit(void **state)
         size_t size = BBO_HTTP_DEFAULT_BODY_LIMIT;
         char *big = calloc(1, size);
 
+        assert_non_null(big);
+
         assert_int_equal(bbo_http_response_append_body(resp, big, size), BBO_OK);
         assert_int_equal(bbo_http_response_append_body(resp, "x", 1), BBO_EPROTOCOL);
         bbo_http_response_body(resp, &len);

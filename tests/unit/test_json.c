@@ -243,6 +243,7 @@ static char *many_keys(size_t n, const char *tail, size_t *len_out)
     size_t cap = n * 16 + 64, len = 0, i;
     char *body = malloc(cap);
 
+    assert_non_null(body);
     body[len++] = '{';
     for (i = 0; i < n; i++)
         len += (size_t)snprintf(body + len, cap - len, "%s\"%zu\":0", i ? "," : "", i);
@@ -282,16 +283,18 @@ static void test_hundred_thousand_keys(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
-/* `depth` nested arrays under a top-level object (depth 0: none). */
+/* `depth` nested arrays or objects under a top-level object (0: none). */
 static char *nested(int depth, char open, char close)
 {
-    char *body = malloc((size_t)depth * 8 + 32);
-    size_t n = 0;
+    size_t cap = (size_t)depth * 8 + 32, n = 0;
+    char *body = malloc(cap);
     int i;
 
-    n += (size_t)sprintf(body, "{\"a\":\"v\",\"d\":");
+    if (!body)
+        abort();
+    n += (size_t)snprintf(body, cap, "{\"a\":\"v\",\"d\":");
     for (i = 0; i < depth; i++)
-        n += (size_t)sprintf(body + n, open == '[' ? "[" : "{\"k\":");
+        n += (size_t)snprintf(body + n, cap - n, "%s", open == '[' ? "[" : "{\"k\":");
     body[n++] = '1';
     for (i = 0; i < depth; i++)
         body[n++] = close;
@@ -412,6 +415,7 @@ static void test_not_nul_terminated(void **state)
     char *exact = malloc(8);
 
     (void)state;
+    assert_non_null(exact);
     memcpy(exact, text, 8);
     assert_int_equal(bbo__json_extract(exact, 8, f, 1, "x"), BBO_OK);
     assert_string_equal(f[0].text, "12");

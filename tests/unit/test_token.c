@@ -442,6 +442,7 @@ static void test_truncated_every_prefix(void **state)
         bbo_token *tok = NULL;
         int rc;
 
+        assert_non_null(copy);
         memcpy(copy, body, len);
         rc = bbo_token_parse(&tok, copy, len, NOW);
         if (rc != BBO_EPROTOCOL)
@@ -550,6 +551,7 @@ static void test_not_nul_terminated(void **state)
     bbo_token *tok = NULL;
 
     (void)state;
+    assert_non_null(exact);
     /* the next bytes would make it 3600 and then invalid: only len is read */
     assert_int_equal(bbo_token_parse(&tok, text, len, NOW), BBO_OK);
     assert_string_equal(bbo_token_access(tok), "abc");
@@ -589,6 +591,8 @@ static char *make_token_text(size_t len, char seed)
     char *s = malloc(len + 1);
     size_t i;
 
+    assert_non_null(s);
+
     for (i = 0; i < len; i++)
         s[i] = alphabet[(i * 7 + (size_t)seed) % (sizeof(alphabet) - 1)];
     s[len] = '\0';
@@ -605,6 +609,7 @@ static void test_long_tokens_round_trip(void **state)
     bbo_token *tok = NULL, *back = NULL;
 
     (void)state;
+    assert_non_null(body);
     snprintf(body, cap, "{\"access_token\":\"%s\",\"refresh_token\":\"%s\",\"expires_in\":7200,"
                         "\"scope\":\"account\"}", access, refresh);
     assert_int_equal(parse(&tok, body), BBO_OK);

@@ -1,0 +1,313 @@
+/*
+ * Unit tests: the allocator hook, the internal allocator and buffers.
+ * SPDX-License-Identifier: MIT
+ */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/common.h"
+
+/* An allocator that remembers sizes, counts calls and checks that every
+ * block it gets back was wiped. */
+typedef struct spy {
+    long allocs;
+    long releases;
+    long live;
+    long dirty;       /* blocks released with a non-zero byte */
+    long fail_after;  /* -1: never */
+} spy;
+
+#define SPY_HEADER 16
+
+static void *spy_alloc(size_t size, void *payload)
+{
+    spy *s = payload;
+    unsigned char *block;
+
+    if (s->fail_after == 0)
+        return NULL;
+    if (s->fail_after > 0)
+        s->fail_after--;
+    if ((block = malloc(size + SPY_HEADER)) == NULL)
+        return NULL;
+    memcpy(block, &size, sizeof(size));
+    memset(block + SPY_HEADER, 0xA5, size); /* garbage, as malloc may give */
+    s->allocs++;
+    s->live++;
+    return block + SPY_HEADER;
+}
+
+static void spy_release(void *ptr, void *payload)
+{
+    spy *s = payload;
+    unsigned char *block = (unsigned char *)ptr - SPY_HEADER;
+    size_t size, i;
+
+    memcpy(&size, block, sizeof(size));
+    for (i = 0; i < size; i++) {
+        if (((unsigned char *)ptr)[i] != 0) {
+            s->dirty++;
+            break;
+        }
+    }
+    s->releases++;
+    s->live--;
+    free(block);
+}
+
+static void test_set_allocator_validation(void **state)
+{
+    spy s = { 0, 0, 0, 0, -1 };
+    bbo_allocator a = { BBO_ALLOCATOR_VERSION, spy_alloc, spy_release, &s };
+    long base = bbo_test_alloc_live();
+    char *text = NULL;
+
+    (void)state;
+    a.version = 0;
+    assert_int_equal(bbo_global_set_allocator(&a), BBO_EINVAL);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EINVAL);
+    a.version = BBO_ALLOCATOR_VERSION + 1;
+    assert_int_equal(bbo_global_set_allocator(&a), BBO_EINVAL);
+    a.version = BBO_ALLOCATOR_VERSION;
+    a.alloc = NULL;
+    assert_int_equal(bbo_global_set_allocator(&a), BBO_EINVAL);
+    a.alloc = spy_alloc;
+    a.release = NULL;
+    assert_int_equal(bbo_global_set_allocator(&a), BBO_EINVAL);
+    a.alloc = NULL;
+    assert_int_equal(bbo_global_set_allocator(&a), BBO_EINVAL);
+
+    /* the counting allocator is still the one in use */
+    assert_int_equal(s.allocs, 0);
+    text = bbo__strdup("still counted");
+    assert_non_null(text);
+    assert_int_equal(bbo_test_alloc_live(), base + 1);
+    bbo_free(text);
+    assert_int_equal(bbo_test_alloc_live(), base);
+    assert_int_equal(s.allocs, 0);
+}
+
+static void test_null_restores_default(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo_token *tok = NULL;
+    char *json = NULL;
+
+    (void)state;
+    assert_int_equal(base, 0); /* switching needs nothing alive */
+    assert_int_equal(bbo_global_set_allocator(NULL), BBO_OK);
+    assert_int_equal(bbo_token_new(&tok, "a", "r", NULL, 5, NULL), BBO_OK);
+    assert_int_equal(bbo_token_to_json(tok, &json), BBO_OK);
+    /* malloc/free now: the counting allocator saw nothing */
+    assert_int_equal(bbo_test_alloc_live(), 0);
+    bbo_free(json);
+    bbo_token_free(tok);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+    /* and back */
+    bbo_test_alloc_install();
+    assert_int_equal(bbo_token_new(&tok, "a", NULL, NULL, 0, NULL), BBO_OK);
+    assert_true(bbo_test_alloc_live() > 0);
+    bbo_token_free(tok);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
+static void test_custom_allocator_payload_and_wipe(void **state)
+{
+    static const char body[] = "{\"access_token\":\"secret-a\",\"refresh_token\":\"secret-r\","
+                               "\"expires_in\":60,\"scope\":\"account\",\"x\":\"\\u00e9\"}";
+    spy s = { 0, 0, 0, 0, -1 };
+    bbo_allocator a = { BBO_ALLOCATOR_VERSION, spy_alloc, spy_release, &s };
+    bbo_token *tok = NULL;
+    char *json = NULL;
+    int rc;
+
+    (void)state;
+    assert_int_equal(bbo_test_alloc_live(), 0);
+    assert_int_equal(bbo_global_set_allocator(&a), BBO_OK);
+    assert_int_equal(bbo_token_parse(&tok, body, strlen(body), 1000), BBO_OK);
+    assert_int_equal(bbo_token_to_json(tok, &json), BBO_OK);
+    assert_non_null(strstr(json, "secret-a"));
+    bbo_free(json);
+    bbo_token_free(tok);
+    /* an allocation failure under the custom allocator is BBO_ENOMEM */
+    s.fail_after = 0;
+    tok = NULL;
+    rc = bbo_token_new(&tok, "a", NULL, NULL, 0, NULL);
+    s.fail_after = -1;
+    bbo_test_alloc_install();
+
+    assert_int_equal(rc, BBO_ENOMEM);
+    assert_null(tok);
+    assert_true(s.allocs > 5);
+    assert_int_equal(s.releases, s.allocs);
+    assert_int_equal(s.live, 0);
+    assert_int_equal(s.dirty, 0); /* every block came back wiped */
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
+static void test_free_null_and_returned_strings(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo_scopes *scopes = NULL;
+    char *text = NULL;
+
+    (void)state;
+    bbo_free(NULL);
+    assert_int_equal(bbo_scopes_parse(&scopes, "account email"), BBO_OK);
+    assert_int_equal(bbo_scopes_to_string(scopes, &text), BBO_OK);
+    assert_string_equal(text, "account email");
+    bbo_scopes_free(scopes);
+    assert_int_equal(bbo_test_alloc_live(), base + 1);
+    bbo_free(text);
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
+static void test_internal_allocator(void **state)
+{
+    long base = bbo_test_alloc_live();
+    unsigned char *p, *q;
+    char *s;
+    size_t i;
+
+    (void)state;
+    assert_null(bbo__malloc(SIZE_MAX));
+    assert_null(bbo__malloc(SIZE_MAX - 8));
+    assert_null(bbo__calloc(SIZE_MAX / 2, 4));
+    assert_null(bbo__calloc(4, SIZE_MAX / 2));
+    assert_int_equal(bbo_test_alloc_live(), base);
+
+    p = bbo__calloc(10, 10);
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 16, 0);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(p[i], 0);
+    for (i = 0; i < 100; i++)
+        p[i] = (unsigned char)i;
+    q = bbo__realloc(p, 200);
+    assert_non_null(q);
+    for (i = 0; i < 100; i++)
+        assert_int_equal(q[i], (unsigned char)i);
+    q = bbo__realloc(q, 5);
+    for (i = 0; i < 5; i++)
+        assert_int_equal(q[i], (unsigned char)i);
+    assert_int_equal(bbo_test_alloc_live(), base + 1);
+    /* a failed realloc leaves the block alone */
+    bbo_test_alloc_fail_after(0);
+    assert_null(bbo__realloc(q, 1000));
+    bbo_test_alloc_fail_after(-1);
+    assert_int_equal(q[4], 4);
+    bbo__free(q);
+    bbo__free(NULL);
+    assert_int_equal(bbo_test_alloc_live(), base);
+
+    p = bbo__realloc(NULL, 3);
+    assert_non_null(p);
+    bbo__free(p);
+    p = bbo__malloc(0);
+    assert_non_null(p);
+    bbo__free(p);
+
+    s = bbo__strndup("abcdef", 3);
+    assert_string_equal(s, "abc");
+    bbo__free_str(&s);
+    assert_null(s);
+    bbo__free_str(&s);
+    s = bbo__strndup("a\0b", 3);
+    assert_memory_equal(s, "a\0b", 4);
+    bbo__free(s);
+    s = bbo__strdup("");
+    assert_string_equal(s, "");
+    bbo__free(s);
+    {
+        char secret[8] = "secret!";
+
+        bbo__wipe(secret, sizeof(secret));
+        for (i = 0; i < sizeof(secret); i++)
+            assert_int_equal(secret[i], 0);
+        bbo__wipe(NULL, 5);
+        bbo__wipe(secret, 0);
+    }
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
+static void test_buf(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo_buf buf = BBO_BUF_INIT;
+    char *out;
+    size_t i;
+
+    (void)state;
+    /* an empty buffer detaches to "" */
+    out = bbo__buf_detach(&buf);
+    assert_string_equal(out, "");
+    bbo_free(out);
+
+    assert_int_equal(bbo__buf_puts(&buf, "abc"), BBO_OK);
+    assert_int_equal(bbo__buf_putc(&buf, '-'), BBO_OK);
+    assert_int_equal(bbo__buf_put(&buf, "x\0y", 3), BBO_OK);
+    assert_int_equal(bbo__buf_put(&buf, NULL, 0), BBO_OK);
+    assert_int_equal(buf.size, 7);
+    assert_memory_equal(buf.ptr, "abc-x\0y", 8);
+    for (i = 0; i < 1000; i++)
+        assert_int_equal(bbo__buf_putc(&buf, 'z'), BBO_OK);
+    assert_int_equal(buf.size, 1007);
+    assert_true(buf.asize > buf.size);
+    assert_int_equal(buf.ptr[buf.size], '\0');
+    assert_int_equal(bbo_test_alloc_live(), base + 1);
+
+    bbo__buf_clear(&buf);
+    assert_int_equal(buf.size, 0);
+    assert_string_equal(buf.ptr, "");
+    for (i = 0; i < buf.asize; i++)
+        assert_int_equal(buf.ptr[i], 0); /* wiped, not just truncated */
+    assert_int_equal(bbo__buf_puts(&buf, "again"), BBO_OK);
+    out = bbo__buf_detach(&buf);
+    assert_string_equal(out, "again");
+    assert_null(buf.ptr);
+    assert_int_equal(buf.size, 0);
+    assert_int_equal(buf.asize, 0);
+    bbo_free(out);
+
+    /* growth that cannot be represented */
+    assert_int_equal(bbo__buf_puts(&buf, "x"), BBO_OK);
+    assert_int_equal(bbo__buf_grow(&buf, SIZE_MAX), BBO_ENOMEM);
+    assert_int_equal(bbo__buf_grow(&buf, SIZE_MAX - 1), BBO_ENOMEM);
+    assert_string_equal(buf.ptr, "x");
+    /* an allocation failure keeps the contents */
+    bbo_test_alloc_fail_after(0);
+    assert_int_equal(bbo__buf_grow(&buf, 100000), BBO_ENOMEM);
+    bbo_test_alloc_fail_after(-1);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_ENOMEM);
+    assert_string_equal(buf.ptr, "x");
+    assert_int_equal(buf.size, 1);
+    bbo__buf_dispose(&buf);
+    bbo__buf_dispose(&buf);
+    assert_null(buf.ptr);
+
+    /* detaching an empty buffer when "" cannot be allocated */
+    bbo_test_alloc_fail_after(0);
+    out = bbo__buf_detach(&buf);
+    bbo_test_alloc_fail_after(-1);
+    assert_null(out);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_ENOMEM);
+    bbo__buf_clear(&buf); /* on an empty buffer: a no-op */
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_allocator_validation),
+        cmocka_unit_test(test_null_restores_default),
+        cmocka_unit_test(test_custom_allocator_payload_and_wipe),
+        cmocka_unit_test(test_free_null_and_returned_strings),
+        cmocka_unit_test(test_internal_allocator),
+        cmocka_unit_test(test_buf),
+    };
+
+    bbo_test_alloc_install();
+    return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
+}
