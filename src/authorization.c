@@ -169,17 +169,6 @@ static int callback_params(bbo_params *params, const char *callback, bool fragme
     return bbo__params_parse(params, start, (size_t)(end - start));
 }
 
-/* Server text for an error message: cut to `cap`, control characters shown
- * as '?' so a hostile redirect cannot forge terminal output or log lines. */
-static void printable(char *dst, size_t cap, const char *src)
-{
-    size_t i;
-
-    for (i = 0; src[i] && i + 1 < cap; i++)
-        dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
-    dst[i] = '\0';
-}
-
 /* State first, then the server's error, as RFC 6749 10.12 asks: an error
  * redirect with a foreign or no state is an attack, not a denial, and must
  * not end the transaction. */
@@ -187,7 +176,6 @@ static int check_callback(bbo_authorization *auth, const bbo_params *params)
 {
     const char *state, *err, *desc;
     size_t state_count, err_count;
-    char err_text[65], desc_text[301];
 
     if (auth->completed)
         return bbo__error_set(BBO_ESTATE, "this authorization was already completed; "
@@ -206,15 +194,15 @@ static int check_callback(bbo_authorization *auth, const bbo_params *params)
         auth->completed = true;
         if (err_count > 1)
             return bbo__error_set(BBO_EPROTOCOL, "callback has the error parameter more than once");
-        printable(err_text, sizeof(err_text), err);
-        printable(desc_text, sizeof(desc_text), desc ? desc : "");
+        /* bbo__error_set makes the server's text printable */
         if (strcmp(err, "access_denied") == 0) {
-            bbo__error_set(BBO_EDENIED, "the user denied access%s%s", desc ? ": " : "", desc_text);
+            bbo__error_set(BBO_EDENIED, "the user denied access%s%.300s", desc ? ": " : "",
+                           desc ? desc : "");
             bbo__error_set_oauth(err, desc);
             return BBO_EDENIED;
         }
-        bbo__error_set(BBO_EOAUTH, "authorization failed: %s%s%s", err_text, desc ? ": " : "",
-                       desc_text);
+        bbo__error_set(BBO_EOAUTH, "authorization failed: %.64s%s%.300s", err, desc ? ": " : "",
+                       desc ? desc : "");
         bbo__error_set_oauth(err, desc);
         return BBO_EOAUTH;
     }

@@ -57,10 +57,30 @@ static int drbg_prepare(void)
     return BBO_OK;
 }
 
+/* A fork while another thread holds drbg_lock would leave the child's copy
+ * locked forever: hold it across fork so both sides start unlocked. */
+static void drbg_before_fork(void)
+{
+    pthread_mutex_lock(&drbg_lock);
+}
+
+static void drbg_after_fork(void)
+{
+    pthread_mutex_unlock(&drbg_lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+    pthread_atfork(drbg_before_fork, drbg_after_fork, drbg_after_fork);
+}
+
 int bbo__random_bytes(unsigned char *out, size_t len)
 {
     int error;
 
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&drbg_lock);
     if ((error = drbg_prepare()) == BBO_OK) {
         while (len) {
