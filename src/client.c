@@ -252,16 +252,16 @@ static bool known_transport_code(int rc)
  * may get wrong (odd codes, no message, no status). */
 static int send_once(bbo_client *client, const bbo_http_request *req, bbo_http_response *resp)
 {
+    uint64_t serial = bbo__error_serial();
     int rc;
 
     bbo_http_response_reset(resp);
-    bbo_error_clear();
     rc = client->transport.send(req, resp, client->transport.payload);
     if (rc != 0) {
         /* a positive code is no success: it is a transport that broke the contract */
         if (rc > 0 || !known_transport_code(rc))
             return bbo__error_set(BBO_ETRANSPORT, "the transport failed with code %d", rc);
-        if (bbo__error_current() != rc)
+        if (bbo__error_serial() == serial || bbo__error_current() != rc)
             return bbo__error_set(rc, "the transport failed: %s", bbo_strerror(rc));
         return rc;
     }

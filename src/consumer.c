@@ -168,11 +168,11 @@ int bbo_consumer_set_endpoints(bbo_consumer *consumer, const char *authorize_url
                              token_url ? token_url : consumer->token_url, api, api_len);
 }
 
-int bbo_consumer_set_client_auth(bbo_consumer *consumer, bbo_client_auth auth)
+int bbo_consumer_set_client_auth(bbo_consumer *consumer, int auth)
 {
     if (!consumer || (auth != BBO_CLIENT_AUTH_BASIC && auth != BBO_CLIENT_AUTH_FORM))
         return bbo__error_set(BBO_EINVAL, "bbo_consumer_set_client_auth: invalid argument");
-    consumer->client_auth = auth;
+    consumer->client_auth = (bbo_client_auth)auth;
     return BBO_OK;
 }
 

@@ -111,10 +111,20 @@ static void copy_printable(char *dst, size_t cap, const char *src)
     make_printable(dst);
 }
 
+/* Counts errors set on this thread: a caller of a callback (transport,
+ * store) tells whether the callback set one without clearing the user's. */
+static _Thread_local uint64_t error_serial;
+
+uint64_t bbo__error_serial(void)
+{
+    return error_serial;
+}
+
 int bbo__error_set(int code, const char *fmt, ...)
 {
     va_list ap;
 
+    error_serial++;
     last_error.code = code;
     last_error.http_status = 0;
     last_error.retry_after = -1;

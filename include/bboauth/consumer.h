@@ -72,10 +72,11 @@ BBO_EXTERN int bbo_consumer_set_endpoints(bbo_consumer *consumer, const char *au
 
 /**
  * Choose the client authentication for the token endpoint (default Basic).
+ * `auth` is a bbo_client_auth (an int: the exact type for FFI).
  * The library never tries the other one on failure: a code is single-use.
  * @return 0, or BBO_EINVAL
  */
-BBO_EXTERN int bbo_consumer_set_client_auth(bbo_consumer *consumer, bbo_client_auth auth);
+BBO_EXTERN int bbo_consumer_set_client_auth(bbo_consumer *consumer, int auth);
 
 /**
  * Copy a consumer (secret included).

@@ -20,8 +20,10 @@
  *
  * Thread rules: every bbo_session_* function may be called from any number
  * of threads at once, except bbo_session_free (no call may be running).
- * Callbacks run on the calling thread, outside the session's lock: they
- * may call the session again.
+ * Token and page callbacks run on the calling thread, outside the session's
+ * lock: they may call the session again. Store callbacks run under the
+ * session's lock and must not call the session. A bbo_response belongs to
+ * one thread at a time.
  */
 #ifndef BBOAUTH_SESSION_H
 #define BBOAUTH_SESSION_H

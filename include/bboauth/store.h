@@ -10,7 +10,10 @@
  * processes sharing it never spend the same refresh token twice.
  *
  * Thread rules: a store belongs to the session it was given to, which
- * calls it from one thread at a time (under its refresh lock).
+ * calls it from one thread at a time, while holding the session's lock: a
+ * store callback must not call that session. A callback that fails should
+ * set no error of its own; return a bbo_code (BBO_EIO for I/O) and the
+ * library writes the message.
  */
 #ifndef BBOAUTH_STORE_H
 #define BBOAUTH_STORE_H

@@ -32,6 +32,9 @@ void bbo__error_prefix(const char *what);
 /* Change the code of the error just set, keeping the rest; returns it. */
 int bbo__error_set_code(int code);
 
+/* Increases with every error set on this thread (see errors.c). */
+uint64_t bbo__error_serial(void);
+
 /* The current code of this thread's error (BBO_OK if none). */
 int bbo__error_current(void);
 
