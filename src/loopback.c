@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,6 +23,11 @@ extern char **environ;
 
 /* A browser's GET with its headers fits easily; more is not a browser. */
 #define REQUEST_MAX 16384
+
+/* A browser sends its request as soon as it connects. A connection that
+ * stays silent (a speculative preconnect) is dropped after this long so
+ * that it cannot hold up the one carrying the redirect. */
+#define REQUEST_WAIT_MS 2000
 
 struct bbo_loopback {
     int fd;
@@ -186,9 +192,10 @@ static void answer(int fd, int status, const char *reason, const char *title, co
                     "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
                     "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n"
                     "Referrer-Policy: no-referrer\r\n\r\n", status, reason, plen);
-    /* best effort: the browser may already be gone */
-    if (write(fd, head, (size_t)hlen) == hlen)
-        (void)!write(fd, page, (size_t)plen);
+    /* best effort: the browser may already be gone, and that must not
+     * raise SIGPIPE in the application */
+    if (send(fd, head, (size_t)hlen, MSG_NOSIGNAL) == hlen)
+        (void)!send(fd, page, (size_t)plen, MSG_NOSIGNAL);
 }
 
 /* The error text shown in the browser: a fixed sentence per code, never
@@ -212,9 +219,11 @@ static int serve_one(bbo_loopback *lb, int fd, bbo_authorization *auth, int64_t 
     const char *target, *end;
     char *path_query = NULL;
     size_t path_len = strlen(lb->path);
+    int64_t request_deadline = now_ms() + REQUEST_WAIT_MS;
     int rc;
 
-    if ((rc = read_request(fd, deadline, &head)) < 0) {
+    if ((rc = read_request(fd, request_deadline < deadline ? request_deadline : deadline,
+                           &head)) < 0) {
         bbo__buf_dispose(&head);
         return rc == BBO_ENOMEM ? rc : 1; /* a stray or slow connection */
     }
@@ -284,6 +293,8 @@ int bbo_loopback_wait(bbo_loopback *lb, bbo_authorization *auth, int timeout_ms,
             rc = bbo__error_set(BBO_EIO, "accept failed: %s", strerror(errno));
             break;
         }
+        /* a browser launched while we serve must not inherit the socket */
+        fcntl(conn, F_SETFD, FD_CLOEXEC);
         rc = serve_one(lb, conn, auth, deadline, code_out, &soft_error);
         close(conn);
     }

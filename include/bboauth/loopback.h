@@ -44,7 +44,8 @@ BBO_EXTERN int bbo_loopback_port(const bbo_loopback *loopback);
  * Wait for the browser's redirect and complete the authorization.
  * Requests for other paths get 404 and the wait goes on; a redirect whose
  * state does not match gets an error page and the wait goes on (it may be
- * forged). The browser gets a small HTML page: "you can close this
+ * forged). A connection that sends no complete request within 2 seconds
+ * (a browser's speculative preconnect) is dropped and the wait goes on. The browser gets a small HTML page: "you can close this
  * window", or the error. The listening socket is closed on return.
  *
  * @param auth        the transaction whose URL the user opened
