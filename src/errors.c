@@ -240,3 +240,8 @@ int bbo__error_set_code(int code)
     last_error.code = code;
     return code;
 }
+
+int bbo_error_set(int code, const char *message)
+{
+    return bbo__error_set(code, "%s", message ? message : bbo_strerror(code));
+}

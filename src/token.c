@@ -7,6 +7,8 @@
 #include "internal/json.h"
 #include "internal/token.h"
 
+#include <time.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -81,7 +83,7 @@ int bbo_token_new(bbo_token **out, const char *access, const char *refresh, cons
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: only bearer tokens are supported");
     if (expires_at < 0)
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: negative expires_at");
-    return token_alloc(out, access, refresh, type, expires_at, 0, scopes);
+    return token_alloc(out, access, refresh, type, expires_at, (int64_t)time(NULL), scopes);
 }
 
 int bbo_token_dup(bbo_token **out, const bbo_token *t)

@@ -56,7 +56,7 @@ BBO_EXTERN int bbo_client_set_transport(bbo_client *client, const bbo_transport 
  * Timeouts in milliseconds: connecting (default 10000; libcurl transport)
  * and the whole request (default 30000; any transport, through
  * bbo_http_request_timeout_ms). 0 keeps the current value.
- * @return 0, or BBO_EINVAL (negative)
+ * @return 0, or BBO_EINVAL (negative), BBO_ENOMEM
  */
 BBO_EXTERN int bbo_client_set_timeouts(bbo_client *client, int connect_timeout_ms,
                                        int request_timeout_ms);
@@ -81,7 +81,7 @@ BBO_EXTERN int bbo_client_set_proxy(bbo_client *client, const char *proxy);
  * default 3), waiting at most `max_wait_s` seconds before one (default 30;
  * a longer Retry-After ends the retries and reports BBO_ERATELIMIT; 0
  * retries only what needs no wait, a "Retry-After: 0").
- * @return 0, or BBO_EINVAL
+ * @return 0, or BBO_EINVAL (attempts outside 1..10, negative wait)
  */
 BBO_EXTERN int bbo_client_set_retry(bbo_client *client, int max_attempts, int max_wait_s);
 

@@ -47,6 +47,15 @@ BBO_EXTERN const char *bbo_strerror(int code);
  */
 BBO_EXTERN const bbo_error *bbo_error_last(void);
 
+/**
+ * Set this thread's error: for transports, stores and other callbacks that
+ * fail, so the caller sees their sentence. Returns `code`, so a callback can
+ * `return bbo_error_set(BBO_EIO, "keyring locked");`. A NULL message uses
+ * bbo_strerror(code). The message is copied (cut to 511 bytes, control
+ * characters replaced).
+ */
+BBO_EXTERN int bbo_error_set(int code, const char *message);
+
 /** Forget the last error of this thread (its code becomes BBO_OK). */
 BBO_EXTERN void bbo_error_clear(void);
 

@@ -42,7 +42,10 @@ BBO_EXTERN int bbo_http_request_add_header(bbo_http_request *req, const char *na
 /** Set (replace) the body; `data` may hold any bytes. @return 0, BBO_EINVAL, BBO_ENOMEM */
 BBO_EXTERN int bbo_http_request_set_body(bbo_http_request *req, const char *data, size_t len);
 
-/** Set the whole-request timeout in milliseconds (0: the transport's default). */
+/**
+ * Set the whole-request timeout in milliseconds (0: the client's default).
+ * @return 0, or BBO_EINVAL (NULL request, negative timeout)
+ */
 BBO_EXTERN int bbo_http_request_set_timeout_ms(bbo_http_request *req, int timeout_ms);
 
 /** The method ("POST"). */

@@ -26,8 +26,9 @@ BBO_BEGIN_DECLS
  *
  * @param out   receives the new set; untouched on failure
  * @param text  the list; NUL-terminated
- * @return 0, or BBO_EINVAL (NULL argument, a scope with a control
- *         character or quote), BBO_ENOMEM
+ * @return 0, or BBO_EINVAL (NULL argument, a scope with a character
+ *         outside RFC 6749's scope-token set: control characters, quote,
+ *         backslash, non-ASCII), BBO_ENOMEM
  */
 BBO_EXTERN int bbo_scopes_parse(bbo_scopes **out, const char *text);
 

@@ -154,14 +154,16 @@ BBO_EXTERN int bbo_session_request(bbo_session *session, const char *method,
  * GET `path_or_url`, call `cb` for each page, follow `next` (same-origin
  * rule) until there is none or `max_pages` pages were read.
  * @return 0, or BBO_EUSER (the callback stopped), BBO_EPROTOCOL (a page is
- *         not a JSON object), BBO_EHTTP (a page answered other than 200),
- *         the errors of bbo_session_request
+ *         not a JSON object), BBO_EHTTP (a page answered other than 200;
+ *         BBO_EOAUTH when its body is an OAuth error), the errors of
+ *         bbo_session_request
  */
 BBO_EXTERN int bbo_session_foreach_page(bbo_session *session, const char *path_or_url,
                                         int max_pages, bbo_page_cb cb, void *payload);
 
 /**
- * Who is logged in: Cloud GET /user ("username", else "nickname"); Data
+ * Who is logged in: Cloud GET /user ("username", else "nickname", else
+ * "account_id"); Data
  * Center GET /application-properties and its X-AUSERNAME header.
  * @param out  receives the user name; bbo_free it
  * @return 0, or BBO_EHTTP (not 200), BBO_EPROTOCOL (no user in the

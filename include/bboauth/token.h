@@ -41,10 +41,13 @@ BBO_EXTERN int bbo_token_parse(bbo_token **out, const char *json, size_t len, in
  *
  * @param access      the access token (required)
  * @param refresh     the refresh token, or NULL
- * @param type        token type, NULL means "bearer"
+ * @param type        NULL or "bearer" (any case): only bearer tokens exist
+ *                    on Bitbucket
  * @param expires_at  seconds since the epoch, 0 when unknown
  * @param scopes      granted scopes (copied), or NULL
- * @return 0, or BBO_EINVAL, BBO_ENOMEM
+ * The token's obtained_at is the current time.
+ * @return 0, or BBO_EINVAL (NULL access, another type, characters not
+ *         allowed in a bearer token, negative expiry), BBO_ENOMEM
  */
 BBO_EXTERN int bbo_token_new(bbo_token **out, const char *access, const char *refresh,
                              const char *type, int64_t expires_at, const bbo_scopes *scopes);

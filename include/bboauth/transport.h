@@ -18,6 +18,8 @@
  *   BBO_ETIMEOUT    timeout
  *   BBO_EPROTOCOL   malformed answer or body over the limit
  *   BBO_EUSER       the transport chose to abort
+ *   BBO_ENOMEM, BBO_EINVAL  (as for any function)
+ * bbo_error_set gives the failure a message of the transport's own.
  * Before failing, call bbo_http_response_set_not_sent when the request
  * provably never reached the server (DNS, connect, TLS handshake): only
  * then may the library send it again. A transport must not follow

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOW INT64_C(1700000000)
 
@@ -663,17 +664,24 @@ static void test_to_json_minimal(void **state)
     long base = bbo_test_alloc_live();
     bbo_token *tok = NULL, *back = NULL;
     char *json = NULL;
+    char expected[160];
+    int64_t before = (int64_t)time(NULL), obtained;
 
     (void)state;
+
     assert_int_equal(bbo_token_new(&tok, "only-access", NULL, NULL, 0, NULL), BBO_OK);
+    /* bbo_token_new stamps the current time as obtained_at */
+    obtained = bbo_token_obtained_at(tok);
+    assert_true(obtained >= before && obtained <= (int64_t)time(NULL));
     assert_int_equal(bbo_token_to_json(tok, &json), BBO_OK);
-    assert_string_equal(json, "{\"access_token\":\"only-access\",\"token_type\":\"bearer\","
-                              "\"obtained_at\":0,\"scope\":\"\"}");
+    snprintf(expected, sizeof(expected), "{\"access_token\":\"only-access\",\"token_type\":"
+             "\"bearer\",\"obtained_at\":%lld,\"scope\":\"\"}", (long long)obtained);
+    assert_string_equal(json, expected);
     assert_int_equal(bbo_token_parse(&back, json, strlen(json), NOW), BBO_OK);
     assert_string_equal(bbo_token_access(back), "only-access");
     assert_null(bbo_token_refresh(back));
     assert_int_equal(bbo_token_expires_at(back), 0);
-    assert_int_equal(bbo_token_obtained_at(back), 0);
+    assert_int_equal(bbo_token_obtained_at(back), obtained);
     assert_int_equal(bbo_scopes_count(bbo_token_scopes(back)), 0);
     assert_int_equal(bbo_token_is_expired(back, NOW, 60), 0);
     bbo_free(json);
@@ -727,7 +735,7 @@ static void test_token_new(void **state)
     assert_string_equal(bbo_token_refresh(tok), "ref");
     assert_string_equal(bbo_token_type(tok), "bearer");
     assert_int_equal(bbo_token_expires_at(tok), NOW + 10);
-    assert_int_equal(bbo_token_obtained_at(tok), 0);
+    assert_true(bbo_token_obtained_at(tok) > 0); /* stamped with the current time */
     /* scopes were copied */
     assert_ptr_not_equal(bbo_token_scopes(tok), scopes);
     assert_int_equal(bbo_scopes_add(scopes, "email"), BBO_OK);
