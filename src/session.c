@@ -32,9 +32,11 @@ struct bbo_session {
     int64_t margin_s;
     bool refreshing;             /* a refresh is in flight (its leader runs it) */
     uint64_t generation;         /* completed refreshes */
-    bbo_error *last_error;       /* the latest refresh's error, for its waiters */
+    int last_rc;                 /* the latest refresh's outcome, for its waiters */
+    bbo_error *last_error;       /* and its error (NULL when out of memory) */
     bbo_error *logout_error;     /* set once invalid_grant logged us out */
     bool save_pending;           /* the token in memory is newer than the store */
+    bool notify_pending;         /* the callbacks still have to hear of the token */
     callback callbacks[MAX_CALLBACKS];
     size_t callback_count;
 };
@@ -105,6 +107,23 @@ static bool is_invalid_grant(int rc)
     return rc == BBO_EOAUTH && oauth && strcmp(oauth, "invalid_grant") == 0;
 }
 
+/* After invalid_grant: a store still holding the rejected token would hand
+ * it to the next process, which would send the dead refresh token again.
+ * Called with the store locked (when it can lock); keeps the error. */
+static void forget_rejected(bbo_store *store, const bbo_token *rejected)
+{
+    bbo_error *kept = bbo__error_snapshot();
+    bbo_token *stored = NULL;
+
+    if (bbo_store_load(store, &stored) == BBO_OK && stored && same_token(stored, rejected))
+        bbo_store_clear(store);
+    bbo_token_free(stored);
+    if (kept) {
+        bbo__error_restore(kept);
+        bbo__free(kept);
+    }
+}
+
 static int fly(bbo_session *s, flight *f)
 {
     bbo_token *stored = NULL;
@@ -141,8 +160,11 @@ static int fly(bbo_session *s, flight *f)
                                           "token: log in again");
         goto done;
     }
-    if ((rc = bbo_client_refresh(s->client, f->current, &f->result)) < 0)
+    if ((rc = bbo_client_refresh(s->client, f->current, &f->result)) < 0) {
+        if (s->store && is_invalid_grant(rc))
+            forget_rejected(s->store, f->current);
         goto done;
+    }
     /* persist before anyone sees the new token: the old refresh token is dead */
     if (s->store) {
         int save = locked ? bbo_store_save(s->store, f->result) : save_locked(s->store, f->result);
@@ -228,8 +250,10 @@ static int ensure_fresh(bbo_session *s, need_kind kind, const char *stale, int *
 
             while (s->refreshing && s->generation == seen)
                 pthread_cond_wait(&s->refreshed, &s->lock);
-            if (s->last_error)
-                return bbo__error_restore(s->last_error);
+            if (s->last_rc < 0)
+                return s->last_error ? bbo__error_restore(s->last_error)
+                                     : bbo__error_set(s->last_rc, "the refresh failed: %s",
+                                                      bbo_strerror(s->last_rc));
             if (s->token)
                 return BBO_OK; /* the flight we waited for is our result */
             continue;
@@ -258,12 +282,35 @@ static int ensure_fresh(bbo_session *s, need_kind kind, const char *stale, int *
         bbo__free(s->last_error);
         s->last_error = bbo__error_snapshot();
     }
+    s->last_rc = rc;
     s->generation++;
     s->refreshing = false;
     pthread_cond_broadcast(&s->refreshed);
     bbo_token_free(f.current);
     bbo_token_free(f.result);
     return rc;
+}
+
+/* Called with s->lock held and no token: take a token another process
+ * stored (the store was cleared when ours was rejected, so whatever is
+ * there now is a new login). Load errors leave the session logged out. */
+static void adopt_stored_login(bbo_session *s)
+{
+    bbo_error *kept = bbo__error_snapshot();
+    bbo_token *stored = NULL;
+
+    if (bbo_store_load(s->store, &stored) == BBO_OK && stored) {
+        replace_token(s, stored);
+        stored = NULL;
+        bbo__free(s->logout_error);
+        s->logout_error = NULL;
+        s->save_pending = false;
+    }
+    bbo_token_free(stored);
+    if (kept) {
+        bbo__error_restore(kept);
+        bbo__free(kept);
+    }
 }
 
 /*
@@ -281,6 +328,9 @@ static int fresh_token(bbo_session *s, need_kind kind, const char *stale, char *
     bool notify = false;
 
     pthread_mutex_lock(&s->lock);
+    /* logged out here, but another process may have logged in since */
+    if (!s->token && s->store && !s->refreshing)
+        adopt_stored_login(s);
     /* a save that failed earlier is retried before anything else */
     if (s->save_pending && s->store && s->token && !s->refreshing) {
         if ((save_error = save_locked(s->store, s->token)) == BBO_OK)
@@ -289,16 +339,25 @@ static int fresh_token(bbo_session *s, need_kind kind, const char *stale, char *
             save_failure = bbo__error_snapshot();
     }
     rc = ensure_fresh(s, kind, stale, &save_error, &notify);
-    if (save_error && notify) {
+    if (notify) {
+        /* the refresh's own save is what counts, not an earlier retry's */
         bbo__free(save_failure);
-        save_failure = bbo__error_snapshot();
+        save_failure = save_error ? bbo__error_snapshot() : NULL;
+    }
+    if ((notify || s->notify_pending) && s->token && s->callback_count) {
+        /* the callbacks must hear of every token (an app may persist it
+         * there): when the copy fails, this call fails and the next tells */
+        if (bbo_token_dup(&snapshot, s->token) == BBO_OK) {
+            count = s->callback_count;
+            memcpy(cbs, s->callbacks, count * sizeof(callback));
+            s->notify_pending = false;
+        } else {
+            s->notify_pending = true;
+            rc = BBO_ENOMEM;
+        }
     }
     if (rc == BBO_OK && access_out && (*access_out = bbo__strdup(bbo_token_access(s->token))) == NULL)
         rc = bbo__error_oom();
-    if (notify && s->callback_count && bbo_token_dup(&snapshot, s->token) == BBO_OK) {
-        count = s->callback_count;
-        memcpy(cbs, s->callbacks, count * sizeof(callback));
-    }
     pthread_mutex_unlock(&s->lock);
     if (snapshot)
         run_callbacks(cbs, count, snapshot, save_error);
@@ -312,6 +371,14 @@ static int fresh_token(bbo_session *s, need_kind kind, const char *stale, char *
 }
 
 /* ---- public session API ---------------------------------------------- */
+
+/* Let a refresh in flight finish before the token or the store changes
+ * under it (called with s->lock held). */
+static void wait_for_flight(bbo_session *s)
+{
+    while (s->refreshing)
+        pthread_cond_wait(&s->refreshed, &s->lock);
+}
 
 int bbo_session_new(bbo_session **out, bbo_client *client, bbo_token *initial)
 {
@@ -353,6 +420,7 @@ int bbo_session_set_store(bbo_session *s, bbo_store *store)
         return bbo__error_set(BBO_EINVAL, "bbo_session_set_store: NULL argument");
     }
     pthread_mutex_lock(&s->lock);
+    wait_for_flight(s);
     bbo_store_free(s->store);
     s->store = store;
     rc = bbo_store_load(store, &stored);
@@ -436,6 +504,7 @@ int bbo_session_set_token(bbo_session *s, bbo_token *token)
         return bbo__error_set(BBO_EINVAL, "bbo_session_set_token: NULL argument");
     }
     pthread_mutex_lock(&s->lock);
+    wait_for_flight(s);
     replace_token(s, token);
     bbo__free(s->logout_error);
     s->logout_error = NULL;
@@ -455,6 +524,7 @@ int bbo_session_logout(bbo_session *s)
     if (!s)
         return bbo__error_set(BBO_EINVAL, "bbo_session_logout: NULL argument");
     pthread_mutex_lock(&s->lock);
+    wait_for_flight(s);
     replace_token(s, NULL);
     s->save_pending = false;
     if (s->store) {

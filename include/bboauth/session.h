@@ -16,7 +16,9 @@
  *   fails, the token is kept in memory, the failure is reported (callback,
  *   bbo_error_last) and the save is retried on the next call;
  * - a refresh the server rejects with invalid_grant logs the session out
- *   (BBO_EEXPIRED) and that refresh token is never sent again.
+ *   (BBO_EEXPIRED) and that refresh token is never sent again: it is also
+ *   removed from the store, so no other process sends it either; a login
+ *   another process stores later is picked up.
  *
  * Thread rules: every bbo_session_* function may be called from any number
  * of threads at once, except bbo_session_free (no call may be running).
@@ -89,6 +91,8 @@ BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seco
  * @param out  receives a copy of the access token; bbo_free it
  * @return 0 (also when the new token could not be saved: then
  *         bbo_error_last holds the save error), or
+ *         BBO_ENOMEM   also when the token callbacks could not be given a
+ *                      copy of the new token: they run on the next call;
  *         BBO_EEXPIRED  no token, an expired token without refresh token,
  *                       or logged out by invalid_grant (the server's
  *                       description in bbo_error_description);
@@ -113,7 +117,8 @@ BBO_EXTERN int bbo_session_token(bbo_session *session, bbo_token **out);
 
 /**
  * Replace the session's token (a new login), saving it to the store.
- * Clears a logged-out state. `token` is taken, even on error.
+ * Clears a logged-out state. `token` is taken, even on error. Waits for a
+ * refresh in flight (as do bbo_session_set_store and bbo_session_logout).
  * @return 0 (save errors as in bbo_session_access_token), BBO_EINVAL
  */
 BBO_EXTERN int bbo_session_set_token(bbo_session *session, bbo_token *token);
