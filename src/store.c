@@ -30,9 +30,9 @@ int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbacks)
  * is not ours: make the error usable either way. */
 static int store_result(int rc, const char *what)
 {
-    if (rc >= 0)
+    if (rc == 0)
         return BBO_OK;
-    if (rc < BBO_EUSER)
+    if (rc > 0 || rc < BBO_EUSER) /* as the transport: a positive code is a failure */
         return bbo__error_set(BBO_EIO, "token store %s failed with code %d", what, rc);
     if (bbo__error_current() != rc)
         return bbo__error_set(rc, "token store %s failed: %s", what, bbo_strerror(rc));

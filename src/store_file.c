@@ -3,6 +3,9 @@
  * AES-256-GCM at rest.
  * SPDX-License-Identifier: MIT
  */
+/* F_OFD_SETLKW is declared only with _GNU_SOURCE */
+#define _GNU_SOURCE 1
+
 #include "internal/common.h"
 #include "internal/crypto.h"
 #include "internal/store.h"
@@ -24,6 +27,23 @@
 
 void (*bbo__file_store_fault_hook)(const char *stage);
 
+/* One mutex per lock file path for the whole process, shared by every
+ * store of that path and held from lock to unlock: threads then exclude
+ * each other without the kernel, which process-associated fcntl locks
+ * (no F_OFD_SETLKW) cannot do, and which valgrind cannot run (it does not
+ * release a thread blocked in F_OFD_SETLKW). A child after fork makes its
+ * own: the parent's may be held by a thread the child does not have. */
+typedef struct path_mutex {
+    char *lock_path;
+    pid_t pid;
+    size_t users;
+    pthread_mutex_t mutex;
+    struct path_mutex *next;
+} path_mutex;
+
+static pthread_mutex_t path_mutexes_lock = PTHREAD_MUTEX_INITIALIZER;
+static path_mutex *path_mutexes;
+
 typedef struct file_store {
     char *path;
     char *lock_path;
@@ -31,7 +51,7 @@ typedef struct file_store {
     unsigned char key[BBO_GCM_KEY_LEN];
     bool encrypted;
     int lock_fd;             /* -1 when not locked */
-    pthread_mutex_t mutex;   /* held from lock to unlock */
+    path_mutex *mutex;       /* held from lock to unlock */
 } file_store;
 
 static int io_error(const char *what, const char *path)
@@ -104,7 +124,9 @@ static int decode_file(file_store *fs, const bbo_buf *raw, unsigned char **json,
         if (looks_encrypted)
             return bbo__error_set(BBO_ECRYPTO, "token store: %s is encrypted; a key is needed",
                                   fs->path);
-        if ((plain = (unsigned char *)bbo__strndup(raw->ptr, raw->size)) == NULL)
+        /* an empty file leaves raw->ptr NULL, which memcpy must not see */
+        plain = (unsigned char *)bbo__strndup(raw->size ? raw->ptr : "", raw->size);
+        if (!plain)
             return bbo__error_oom();
         *json = plain;
         *len = raw->size;
@@ -217,6 +239,7 @@ static int file_save(const bbo_token *token, void *payload)
     /* mkstemp creates the file 0600 and O_EXCL */
     if ((fd = mkstemp(tmp.ptr)) < 0) {
         error = io_error("create a temporary file next to", fs->path);
+        bbo__buf_clear(&tmp); /* not ours: never unlink that name */
         goto done;
     }
     if (fchmod(fd, 0600) != 0 || write_all(fd, bytes.ptr, bytes.size) != 0) {
@@ -258,8 +281,58 @@ static int file_clear(void *payload)
     return fsync_dir(fs->dir);
 }
 
+static int path_mutex_get(path_mutex **out, const char *lock_path)
+{
+    path_mutex *pm;
+    pid_t pid = getpid();
+    int error = BBO_OK;
+
+    pthread_mutex_lock(&path_mutexes_lock);
+    for (pm = path_mutexes; pm && (pm->pid != pid || strcmp(pm->lock_path, lock_path) != 0);
+         pm = pm->next)
+        ;
+    if (!pm) {
+        if ((pm = bbo__calloc(1, sizeof(*pm))) == NULL ||
+            (pm->lock_path = bbo__strdup(lock_path)) == NULL) {
+            error = bbo__error_oom();
+        } else if (pthread_mutex_init(&pm->mutex, NULL) != 0) {
+            error = bbo__error_set(BBO_ENOMEM, "cannot create a mutex");
+        } else {
+            pm->pid = pid;
+            pm->next = path_mutexes;
+            path_mutexes = pm;
+        }
+        if (error < 0 && pm) {
+            bbo__free(pm->lock_path);
+            bbo__free(pm);
+        }
+    }
+    if (error == BBO_OK) {
+        pm->users++;
+        *out = pm;
+    }
+    pthread_mutex_unlock(&path_mutexes_lock);
+    return error;
+}
+
+static void path_mutex_put(path_mutex *pm)
+{
+    path_mutex **p;
+
+    pthread_mutex_lock(&path_mutexes_lock);
+    if (--pm->users == 0) {
+        for (p = &path_mutexes; *p != pm; p = &(*p)->next)
+            ;
+        *p = pm->next;
+        pthread_mutex_destroy(&pm->mutex);
+        bbo__free(pm->lock_path);
+        bbo__free(pm);
+    }
+    pthread_mutex_unlock(&path_mutexes_lock);
+}
+
 /* Open-file-description locks belong to the open file, not the process:
- * two threads (or two sessions) of one process exclude each other too. */
+ * stores naming one file by different paths exclude each other too. */
 static int set_lock(int fd, short type)
 {
     struct flock fl;
@@ -284,16 +357,16 @@ static int file_lock(void *payload)
     file_store *fs = payload;
     int fd;
 
-    pthread_mutex_lock(&fs->mutex);
+    pthread_mutex_lock(&fs->mutex->mutex);
     if ((fd = open(fs->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-        pthread_mutex_unlock(&fs->mutex);
+        pthread_mutex_unlock(&fs->mutex->mutex);
         return io_error("open lock file", fs->lock_path);
     }
     if (set_lock(fd, F_WRLCK) != 0) {
         int error = io_error("lock", fs->lock_path);
 
         close(fd);
-        pthread_mutex_unlock(&fs->mutex);
+        pthread_mutex_unlock(&fs->mutex->mutex);
         return error;
     }
     fs->lock_fd = fd;
@@ -309,7 +382,7 @@ static int file_unlock(void *payload)
         close(fs->lock_fd); /* closing drops the lock in any case */
         fs->lock_fd = -1;
     }
-    pthread_mutex_unlock(&fs->mutex);
+    pthread_mutex_unlock(&fs->mutex->mutex);
     return BBO_OK;
 }
 
@@ -321,7 +394,8 @@ static void file_destroy(void *payload)
         return;
     if (fs->lock_fd >= 0)
         close(fs->lock_fd);
-    pthread_mutex_destroy(&fs->mutex);
+    if (fs->mutex)
+        path_mutex_put(fs->mutex);
     bbo__wipe(fs->key, sizeof(fs->key));
     bbo__free(fs->path);
     bbo__free(fs->lock_path);
@@ -345,10 +419,6 @@ int bbo_file_store_new(bbo_store **out, const char *path, const unsigned char *k
     if ((fs = bbo__calloc(1, sizeof(*fs))) == NULL)
         return bbo__error_oom();
     fs->lock_fd = -1;
-    if (pthread_mutex_init(&fs->mutex, NULL) != 0) {
-        bbo__free(fs);
-        return bbo__error_set(BBO_EIO, "cannot create a mutex");
-    }
     if (key) {
         memcpy(fs->key, key, BBO_GCM_KEY_LEN);
         fs->encrypted = true;
@@ -364,6 +434,8 @@ int bbo_file_store_new(bbo_store **out, const char *path, const unsigned char *k
     }
     fs->lock_path = lock_path.ptr;
     lock_path.ptr = NULL;
+    if ((error = path_mutex_get(&fs->mutex, fs->lock_path)) < 0)
+        goto fail;
     cb.payload = fs;
     if ((error = bbo_store_new(out, &cb)) < 0)
         goto fail;

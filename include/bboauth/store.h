@@ -12,8 +12,9 @@
  * Thread rules: a store belongs to the session it was given to, which
  * calls it from one thread at a time, while holding its lock or its
  * refresh in flight: a store callback must not call that session. A
- * callback that fails returns a bbo_code (BBO_EIO for I/O), with a sentence
- * through bbo_error_set when it has one to give.
+ * callback returns 0 on success or a negative bbo_code (BBO_EIO for I/O;
+ * any other value counts as BBO_EIO), with a sentence through
+ * bbo_error_set when it has one to give.
  */
 #ifndef BBOAUTH_STORE_H
 #define BBOAUTH_STORE_H
@@ -64,8 +65,7 @@ BBO_EXTERN int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbac
  *
  * @param path  the token file; its directory must exist
  * @param key   32 bytes to encrypt with (copied, wiped on free), or NULL
- * @return 0, or BBO_EINVAL, BBO_ENOMEM, BBO_EIO (no mutex could be made);
- *         nothing is touched on disk yet
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM; nothing is touched on disk yet
  */
 BBO_EXTERN int bbo_file_store_new(bbo_store **out, const char *path, const unsigned char *key);
 

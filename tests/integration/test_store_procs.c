@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@
 #include "internal/crypto.h"
 
 #define MAX_CHILDREN 8
-#define DUE_TTL 30     /* below the default 60 s refresh margin: due at once */
+#define DUE_TTL 30 /* below the default 60 s refresh margin: due at once */
 #define RESULT_WAIT_MS 120000
 
 /* Assert a bbo code, naming the library's message (never a secret) if wrong. */
@@ -57,7 +58,7 @@ typedef struct fixture {
 /* What a child sends back: fixed size, well below PIPE_BUF (one write). */
 typedef struct result {
     int index;
-    int step;     /* where it stopped: 0 done, else the failing step */
+    int step; /* where it stopped: 0 done, else the failing step */
     int rc;
     char hash[2 * BBO_SHA256_LEN + 1];
     char message[256];
@@ -163,8 +164,7 @@ static bbo_store *file_store(const fixture *f, const unsigned char *key)
 }
 
 /* Log in with a due token and store it; returns its hash. */
-static void store_due_token(fixture *f, const unsigned char *key,
-                            char hash[2 * BBO_SHA256_LEN + 1])
+static void store_due_token(fixture *f, const unsigned char *key, char hash[2 * BBO_SHA256_LEN + 1])
 {
     bbo_token *token = login(f, DUE_TTL);
     bbo_store *store = file_store(f, key);
@@ -204,6 +204,7 @@ static void child_main(const child_args *a)
     bbo_session *session = NULL;
     bbo_store *store = NULL;
     char *access = NULL, go;
+    bool ready = false;
     result res;
     int rc;
 
@@ -229,6 +230,7 @@ static void child_main(const child_args *a)
         child_fail(&res, 4, rc);
         goto done;
     }
+    ready = true;
     if (write(a->ready_fd, "r", 1) != 1) {
         child_fail(&res, 5, 0);
         goto done;
@@ -244,6 +246,8 @@ static void child_main(const child_args *a)
     }
     hash_hex(access, res.hash);
 done:
+    if (!ready && write(a->ready_fd, "f", 1) != 1) /* failed early: do not keep the parent */
+        _exit(1);
     bbo_free(access);
     bbo_session_free(session);
     bbo_store_free(store);
@@ -262,7 +266,7 @@ done:
 static void race(fixture *f, int n, const unsigned char *key, const char *old_hash,
                  char new_hash[2 * BBO_SHA256_LEN + 1])
 {
-    int ready[2], go[2], results[2], i, status;
+    int ready[2], go[2], results[2], status[MAX_CHILDREN], i, k;
     pid_t pids[MAX_CHILDREN];
     result res[MAX_CHILDREN];
     char ca[PATH_MAX], byte;
@@ -317,33 +321,29 @@ static void race(fixture *f, int n, const unsigned char *key, const char *old_ha
             read(results[0], &res[i], sizeof(res[i])) != (ssize_t)sizeof(res[i]))
             break;
     }
-    if (i < n) {
-        int k;
-
-        for (k = 0; k < n; k++)
-            kill(pids[k], SIGKILL);
-    }
-    for (status = 0; status < n; status++) {
-        int st;
-
-        waitpid(pids[status], &st, 0);
-        if (i == n && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
-            fail_msg("child %d ended with status 0x%x", status, st);
+    for (k = 0; k < n; k++) {
+        if (i < n)
+            kill(pids[k], SIGKILL); /* stuck: do not wait for them */
+        status[k] = -1;
+        waitpid(pids[k], &status[k], 0);
     }
     close(ready[0]);
     close(results[0]);
     f->client = mock_client(f->consumer);
     if (i < n)
         fail_msg("only %d of %d children answered", i, n);
+    for (k = 0; k < n; k++) {
+        if (!WIFEXITED(status[k]) || WEXITSTATUS(status[k]) != 0)
+            fail_msg("child %d ended with status 0x%x", k, (unsigned)status[k]);
+    }
 
     for (i = 0; i < n; i++) {
         if (res[i].step != 0)
-            fail_msg("child %d failed at step %d: %d (%s)", res[i].index, res[i].step,
-                     res[i].rc, res[i].message);
+            fail_msg("child %d failed at step %d: %d (%s)", res[i].index, res[i].step, res[i].rc,
+                     res[i].message);
         assert_int_equal(strlen(res[i].hash), 2 * BBO_SHA256_LEN);
         if (strcmp(res[i].hash, res[0].hash) != 0)
-            fail_msg("children %d and %d got different access tokens", res[0].index,
-                     res[i].index);
+            fail_msg("children %d and %d got different access tokens", res[0].index, res[i].index);
     }
     if (strcmp(res[0].hash, old_hash) == 0)
         fail_msg("the children got the old, due access token: nothing was refreshed");
