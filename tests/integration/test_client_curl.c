@@ -24,16 +24,6 @@
 #define FAULT(json) "{\"path\": \"" TOKEN_PATH "\", " json "}"
 #define MAX_WAITS 16
 
-/* Assert a bbo code, naming the library's message (never a secret) if wrong. */
-#define assert_rc(call, expected)                                                        \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != (expected))                                                           \
-            fail_msg("%s: got %d (%s), expected %d (%s)", #call, rc_,                    \
-                     bbo_error_message(bbo_error_last()), (int)(expected),               \
-                     bbo_strerror(expected));                                            \
-    } while (0)
-
 /* The back-off waits the client asked for, instead of sleeping. */
 typedef struct recorder {
     int64_t waits[MAX_WAITS];

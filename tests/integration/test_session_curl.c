@@ -18,16 +18,6 @@
 
 #define THREADS 32
 
-/* Assert a bbo code, naming the library's message (never a secret) if wrong. */
-#define assert_rc(call, expected)                                                                  \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != (expected))                                                                     \
-            fail_msg("%s: got %d (%s), expected %d (%s)", #call, rc_,                              \
-                     bbo_error_message(bbo_error_last()), (int)(expected),                         \
-                     bbo_strerror(expected));                                                      \
-    } while (0)
-
 typedef struct fixture {
     bbo_consumer *consumer;
     bbo_client *client;

@@ -33,16 +33,6 @@
 #define DUE_TTL 30 /* below the default 60 s refresh margin: due at once */
 #define RESULT_WAIT_MS 120000
 
-/* Assert a bbo code, naming the library's message (never a secret) if wrong. */
-#define assert_rc(call, expected)                                                        \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != (expected))                                                           \
-            fail_msg("%s: got %d (%s), expected %d (%s)", #call, rc_,                    \
-                     bbo_error_message(bbo_error_last()), (int)(expected),               \
-                     bbo_strerror(expected));                                            \
-    } while (0)
-
 static const unsigned char KEY[32] = {
     0xb0, 0x0a, 0x07, 0x4e, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
     0xdd, 0xee, 0xff, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76,

@@ -14,6 +14,17 @@
 
 #include "bboauth.h"
 
+/* Assert a bbo code; on a mismatch, name the library's message (never a
+ * secret) and the expected code. */
+#define assert_rc(call, expected)                                                          \
+    do {                                                                                   \
+        int rc_ = (call);                                                                  \
+        if (rc_ != (expected))                                                             \
+            fail_msg("%s: got %d (%s), expected %d (%s)", #call, rc_,                      \
+                     bbo_error_message(bbo_error_last()), (int)(expected),                 \
+                     bbo_strerror(expected));                                              \
+    } while (0)
+
 /* Install the counting allocator (call first in main). */
 void bbo_test_alloc_install(void);
 

@@ -32,16 +32,6 @@
     "{\"type\":\"error\",\"error\":{\"message\":\"Access token expired. Use your refresh "         \
     "token to obtain a new access token.\"}}"
 
-/* Assert a bbo code, naming the library's message if wrong. */
-#define assert_rc(call, expected)                                                                  \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ != (expected))                                                                     \
-            fail_msg("%s: got %d (%s), expected %d (%s)", #call, rc_,                              \
-                     bbo_error_message(bbo_error_last()), (int)(expected),                         \
-                     bbo_strerror(expected));                                                      \
-    } while (0)
-
 /* ---- an in-memory token store ------------------------------------------ */
 
 #define MAX_SAVES 16

@@ -51,16 +51,6 @@ static const unsigned char WRONG_KEY[32] = {
     0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1e,
 };
 
-/* Assert a bbo code, naming the library's message (never a secret) if wrong. */
-#define assert_rc(call, expected)                                                        \
-    do {                                                                                 \
-        int rc_ = (call);                                                                \
-        if (rc_ != (expected))                                                           \
-            fail_msg("%s: got %d (%s), expected %d (%s)", #call, rc_,                    \
-                     bbo_error_message(bbo_error_last()), (int)(expected),               \
-                     bbo_strerror(expected));                                            \
-    } while (0)
-
 /* Sentinel for outputs that must stay untouched on failure. */
 #define UNTOUCHED ((bbo_token *)(uintptr_t)0x1)
 
