@@ -69,11 +69,18 @@ static void drbg_after_fork(void)
     pthread_mutex_unlock(&drbg_lock);
 }
 
+/* In the child: reseed on next use even if the pid was reused. */
+static void drbg_after_fork_child(void)
+{
+    drbg_pid = 0;
+    pthread_mutex_unlock(&drbg_lock);
+}
+
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void register_atfork(void)
 {
-    pthread_atfork(drbg_before_fork, drbg_after_fork, drbg_after_fork);
+    pthread_atfork(drbg_before_fork, drbg_after_fork, drbg_after_fork_child);
 }
 
 int bbo__random_bytes(unsigned char *out, size_t len)

@@ -156,26 +156,27 @@ int bbo_loopback_port(const bbo_loopback *lb)
 /* Read one request head (up to the blank line) before `deadline`. */
 static int read_request(int fd, int64_t deadline, bbo_buf *head)
 {
-    char chunk[2048];
+    char chunk[2048]; /* holds the code and state: wiped on the way out */
+    int error = BBO_OK;
 
-    while (!head->ptr || !strstr(head->ptr, "\r\n\r\n")) {
+    while (error == BBO_OK && (!head->ptr || !strstr(head->ptr, "\r\n\r\n"))) {
         struct pollfd pfd = { fd, POLLIN, 0 };
         int64_t left = deadline - now_ms();
         ssize_t n;
-        int error;
 
         if (left <= 0)
-            return BBO_ETIMEOUT;
-        if (poll(&pfd, 1, (int)(left > 1000000 ? 1000000 : left)) <= 0)
+            error = BBO_ETIMEOUT;
+        else if (poll(&pfd, 1, (int)(left > 1000000 ? 1000000 : left)) <= 0)
             continue;
-        if ((n = read(fd, chunk, sizeof(chunk))) <= 0)
-            return BBO_EIO;
-        if (head->size + (size_t)n > REQUEST_MAX)
-            return BBO_EPROTOCOL;
-        if ((error = bbo__buf_put(head, chunk, (size_t)n)) < 0)
-            return error;
+        else if ((n = read(fd, chunk, sizeof(chunk))) <= 0)
+            error = BBO_EIO;
+        else if (head->size + (size_t)n > REQUEST_MAX)
+            error = BBO_EPROTOCOL;
+        else
+            error = bbo__buf_put(head, chunk, (size_t)n);
     }
-    return BBO_OK;
+    bbo__wipe(chunk, sizeof(chunk));
+    return error;
 }
 
 static void answer(int fd, int status, const char *reason, const char *title, const char *text)
@@ -251,9 +252,11 @@ static int serve_one(bbo_loopback *lb, int fd, bbo_authorization *auth, int64_t 
                                             "application.");
     } else {
         answer(fd, 400, "Bad Request", "Login failed", page_text(rc));
-        if (rc == BBO_ESTATE) {
+        /* a wrong state, or a query too broken to find one, may come from
+         * any local process: keep waiting for the real redirect */
+        if (rc == BBO_ESTATE || rc == BBO_EPROTOCOL) {
             *soft_error = rc;
-            rc = 1; /* possibly forged: keep waiting for the real one */
+            rc = 1;
         }
     }
 done:
@@ -278,11 +281,15 @@ int bbo_loopback_wait(bbo_loopback *lb, bbo_authorization *auth, int timeout_ms,
         int conn;
 
         if (left <= 0) {
-            rc = soft_error == BBO_ESTATE
-                     ? bbo__error_set(BBO_ESTATE, "only redirects with a wrong state arrived "
-                                                  "within %d ms", timeout_ms)
-                     : bbo__error_set(BBO_ETIMEOUT, "no redirect arrived within %d ms",
-                                      timeout_ms);
+            if (soft_error == BBO_ESTATE)
+                rc = bbo__error_set(BBO_ESTATE, "only redirects with a wrong state arrived "
+                                                "within %d ms", timeout_ms);
+            else if (soft_error == BBO_EPROTOCOL)
+                rc = bbo__error_set(BBO_EPROTOCOL, "only malformed redirects arrived within "
+                                                   "%d ms", timeout_ms);
+            else
+                rc = bbo__error_set(BBO_ETIMEOUT, "no redirect arrived within %d ms",
+                                    timeout_ms);
             break;
         }
         if (poll(&pfd, 1, (int)(left > 1000000 ? 1000000 : left)) <= 0)

@@ -6,6 +6,7 @@
 #include "internal/common.h"
 #include "internal/client.h"
 #include "internal/consumer.h"
+#include "internal/crypto.h"
 #include "internal/encode.h"
 #include "internal/http_error.h"
 #include "internal/json.h"
@@ -37,6 +38,11 @@ struct bbo_session {
     bbo_error *logout_error;     /* set once invalid_grant logged us out */
     bool save_pending;           /* the token in memory is newer than the store */
     bool notify_pending;         /* the callbacks still have to hear of the token */
+    /* SHA-256 of the last refresh token that invalid_grant or a logout
+     * killed: a store that could not be cleared may still hold it, and it
+     * must never be adopted (and sent) again */
+    unsigned char dead_refresh[BBO_SHA256_LEN];
+    bool has_dead_refresh;
     callback callbacks[MAX_CALLBACKS];
     size_t callback_count;
 };
@@ -46,6 +52,25 @@ struct bbo_response {
 };
 
 /* ---- token bookkeeping ---------------------------------------------- */
+
+static void remember_dead(bbo_session *s, const bbo_token *token)
+{
+    const char *refresh = token ? bbo_token_refresh(token) : NULL;
+
+    if (refresh && bbo__sha256(refresh, strlen(refresh), s->dead_refresh) == BBO_OK)
+        s->has_dead_refresh = true;
+}
+
+/* A token carrying the refresh token we know to be dead. */
+static bool is_dead(const bbo_session *s, const bbo_token *token)
+{
+    unsigned char digest[BBO_SHA256_LEN];
+    const char *refresh = bbo_token_refresh(token);
+
+    return s->has_dead_refresh && refresh &&
+           bbo__sha256(refresh, strlen(refresh), digest) == BBO_OK &&
+           memcmp(digest, s->dead_refresh, sizeof(digest)) == 0;
+}
 
 static void replace_token(bbo_session *s, bbo_token *token)
 {
@@ -98,6 +123,7 @@ typedef struct flight {
     bbo_token *result;      /* out: the new token */
     bool adopted;           /* out: taken from the store, no request sent */
     int save_error;         /* out: 0, or why the new token was not saved */
+    bool store_cleared;     /* out: the store was emptied elsewhere */
 } flight;
 
 static bool is_invalid_grant(int rc)
@@ -138,6 +164,19 @@ static int fly(bbo_session *s, flight *f)
          * its token is the live one, ours may already be spent */
         if ((rc = bbo_store_load(s->store, &stored)) < 0)
             goto done;
+        if (stored && is_dead(s, stored)) {
+            bbo_token_free(stored);
+            stored = NULL;
+        }
+        /* our token went to the store when we got it: an empty store means
+         * another session logged out, or lost the grant (invalid_grant);
+         * refreshing anyway would undo the logout or replay a dead token */
+        if (!stored && !f->prefer_memory) {
+            rc = bbo__error_set(BBO_EEXPIRED, "logged out: the token store was cleared (a "
+                                              "logout, or the grant was revoked); log in again");
+            f->store_cleared = true;
+            goto done;
+        }
         if (stored && !f->prefer_memory && !same_token(stored, f->current)) {
             int64_t now = bbo__client_now(s->client);
 
@@ -191,6 +230,7 @@ static int log_out_after(bbo_session *s, int rc)
 {
     const bbo_error *e = bbo_error_last();
     char oauth[64], description[512];
+    int status = bbo_error_http_status(e);
 
     snprintf(oauth, sizeof(oauth), "%s", bbo_error_oauth_code(e));
     snprintf(description, sizeof(description), "%s",
@@ -198,7 +238,7 @@ static int log_out_after(bbo_session *s, int rc)
     bbo__error_set(BBO_EEXPIRED, "logged out: the server rejected the refresh token "
                                  "(invalid_grant%s%.300s); log in again",
                    description[0] ? ": " : "", description);
-    bbo__error_set_http_status(bbo_error_http_status(e) ? bbo_error_http_status(e) : 400);
+    bbo__error_set_http_status(status ? status : 400);
     bbo__error_set_oauth(oauth, description[0] ? description : NULL);
     bbo__free(s->logout_error);
     s->logout_error = bbo__error_snapshot();
@@ -277,8 +317,14 @@ static int ensure_fresh(bbo_session *s, need_kind kind, const char *stale, int *
         *save_error_out = f.save_error;
         *notify = true;
     } else {
-        if (is_invalid_grant(rc))
+        if (is_invalid_grant(rc)) {
+            remember_dead(s, f.current);
             rc = log_out_after(s, rc);
+        } else if (f.store_cleared) {
+            bbo__free(s->logout_error);
+            s->logout_error = bbo__error_snapshot();
+            replace_token(s, NULL);
+        }
         bbo__free(s->last_error);
         s->last_error = bbo__error_snapshot();
     }
@@ -299,7 +345,7 @@ static void adopt_stored_login(bbo_session *s)
     bbo_error *kept = bbo__error_snapshot();
     bbo_token *stored = NULL;
 
-    if (bbo_store_load(s->store, &stored) == BBO_OK && stored) {
+    if (bbo_store_load(s->store, &stored) == BBO_OK && stored && !is_dead(s, stored)) {
         replace_token(s, stored);
         stored = NULL;
         bbo__free(s->logout_error);
@@ -424,7 +470,7 @@ int bbo_session_set_store(bbo_session *s, bbo_store *store)
     bbo_store_free(s->store);
     s->store = store;
     rc = bbo_store_load(store, &stored);
-    if (rc == BBO_OK && stored && is_newer(stored, s->token)) {
+    if (rc == BBO_OK && stored && !is_dead(s, stored) && is_newer(stored, s->token)) {
         replace_token(s, stored);
         stored = NULL;
         bbo__free(s->logout_error);
@@ -525,6 +571,7 @@ int bbo_session_logout(bbo_session *s)
         return bbo__error_set(BBO_EINVAL, "bbo_session_logout: NULL argument");
     pthread_mutex_lock(&s->lock);
     wait_for_flight(s);
+    remember_dead(s, s->token); /* in case the store cannot forget it */
     replace_token(s, NULL);
     s->save_pending = false;
     if (s->store) {

@@ -229,6 +229,7 @@ static int file_save(const bbo_token *token, void *payload)
     file_store *fs = payload;
     bbo_buf bytes = BBO_BUF_INIT, tmp = BBO_BUF_INIT;
     char *json = NULL;
+    bool temp_exists = false; /* only a file we created may be unlinked */
     int fd = -1, error;
 
     if ((error = bbo_token_to_json(token, &json)) < 0 ||
@@ -239,9 +240,9 @@ static int file_save(const bbo_token *token, void *payload)
     /* mkstemp creates the file 0600 and O_EXCL */
     if ((fd = mkstemp(tmp.ptr)) < 0) {
         error = io_error("create a temporary file next to", fs->path);
-        bbo__buf_clear(&tmp); /* not ours: never unlink that name */
         goto done;
     }
+    temp_exists = true;
     if (fchmod(fd, 0600) != 0 || write_all(fd, bytes.ptr, bytes.size) != 0) {
         error = io_error("write", tmp.ptr);
         goto done;
@@ -258,13 +259,13 @@ static int file_save(const bbo_token *token, void *payload)
         error = io_error("rename over", fs->path);
         goto done;
     }
-    bbo__buf_clear(&tmp); /* renamed: nothing to unlink */
+    temp_exists = false; /* renamed: nothing to unlink */
     fault_point("renamed");
     error = fsync_dir(fs->dir);
 done:
     if (fd >= 0)
         close(fd);
-    if (tmp.size)
+    if (temp_exists)
         unlink(tmp.ptr);
     bbo__free(json);
     bbo__buf_dispose(&bytes);
@@ -355,16 +356,24 @@ static int set_lock(int fd, short type)
 static int file_lock(void *payload)
 {
     file_store *fs = payload;
-    int fd;
+    int fd, error;
 
+    /* a store made before fork: the parent's mutex may be held by a thread
+     * this child does not have; use the child's own */
+    if (fs->mutex->pid != getpid()) {
+        path_mutex *mine = NULL;
+
+        if ((error = path_mutex_get(&mine, fs->lock_path)) < 0)
+            return error;
+        fs->mutex = mine; /* the parent's stays the parent's */
+    }
     pthread_mutex_lock(&fs->mutex->mutex);
     if ((fd = open(fs->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
         pthread_mutex_unlock(&fs->mutex->mutex);
         return io_error("open lock file", fs->lock_path);
     }
     if (set_lock(fd, F_WRLCK) != 0) {
-        int error = io_error("lock", fs->lock_path);
-
+        error = io_error("lock", fs->lock_path);
         close(fd);
         pthread_mutex_unlock(&fs->mutex->mutex);
         return error;

@@ -44,7 +44,8 @@ BBO_EXTERN int bbo_loopback_port(const bbo_loopback *loopback);
  * Wait for the browser's redirect and complete the authorization.
  * Requests for other paths get 404 and the wait goes on; a redirect whose
  * state does not match gets an error page and the wait goes on (it may be
- * forged). A connection that sends no complete request within 2 seconds
+ * forged), and so does one whose query cannot be parsed. A connection
+ * that sends no complete request within 2 seconds
  * (a browser's speculative preconnect) is dropped and the wait goes on. The browser gets a small HTML page: "you can close this
  * window", or the error. The listening socket is closed on return.
  *
@@ -52,9 +53,10 @@ BBO_EXTERN int bbo_loopback_port(const bbo_loopback *loopback);
  * @param timeout_ms  how long to wait in all (> 0)
  * @param code_out    receives the code; free with bbo_free
  * @return 0, or the codes of bbo_authorization_complete (BBO_EDENIED,
- *         BBO_EOAUTH, BBO_EPROTOCOL), BBO_ETIMEOUT (no valid redirect in
- *         time; BBO_ESTATE instead when only redirects with a wrong state
- *         came), BBO_EIO, BBO_EINVAL, BBO_ENOMEM
+ *         BBO_EOAUTH), BBO_ETIMEOUT (no valid redirect in time;
+ *         BBO_ESTATE or BBO_EPROTOCOL instead when only redirects with a
+ *         wrong state, or malformed ones, came), BBO_EIO, BBO_EINVAL,
+ *         BBO_ENOMEM
  */
 BBO_EXTERN int bbo_loopback_wait(bbo_loopback *loopback, bbo_authorization *auth,
                                  int timeout_ms, char **code_out);

@@ -789,6 +789,28 @@ static void test_wait_wrong_state_then_success(void **unused)
     fixture_close(&f);
 }
 
+/* A query too broken to parse may come from any local process: it gets an
+ * error page and the real redirect still completes the login */
+static void test_wait_malformed_then_success(void **unused)
+{
+    fixture f;
+    browser b;
+    char target[256], *code = NULL;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    browser_get(&b, SEND_AND_READ, "/callback?%zz");
+    browser_get(&b, SEND_AND_READ, "/callback?code=%00&state=x");
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    assert_int_equal(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 400, "could not be read");
+    assert_page(&f, &b.steps[2], 200, "close this window");
+    fixture_close(&f);
+}
+
 static void test_wait_only_wrong_states(void **unused)
 {
     fixture f;
@@ -1365,6 +1387,7 @@ int main(void)
         cmocka_unit_test(test_wait_invalid_arguments),
         cmocka_unit_test(test_wait_stray_request_then_success),
         cmocka_unit_test(test_wait_wrong_state_then_success),
+        cmocka_unit_test(test_wait_malformed_then_success),
         cmocka_unit_test(test_wait_only_wrong_states),
         cmocka_unit_test(test_wait_timeout),
         cmocka_unit_test(test_wait_denied),

@@ -837,6 +837,53 @@ static void test_logged_out_picks_up_new_login(void **state)
     assert_int_equal(bbo_fake_request_count(fx->fake), 1);
 }
 
+/* Another session logged out (the store is empty): a due token must not be
+ * refreshed, which would undo that logout */
+static void test_store_cleared_elsewhere(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    bbo_token_free(fx->ms.token); /* "bbo-login logout" in another process */
+    fx->ms.token = NULL;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(access);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+    assert_null(fx->ms.token);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+}
+
+/* A store that cannot clear keeps the rejected token: it is never adopted
+ * again, so its refresh token is never sent again */
+static void test_invalid_grant_store_cannot_clear(void **state)
+{
+    fixture *fx = *state;
+    bbo_store_callbacks cb;
+    bbo_store *store = NULL;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    memset(&cb, 0, sizeof(cb));
+    cb.version = BBO_STORE_VERSION;
+    cb.load = ms_load;
+    cb.save = ms_save;
+    cb.destroy = ms_destroy;
+    cb.payload = &fx->ms;
+    assert_rc(bbo_store_new(&store, &cb), BBO_OK);
+    assert_rc(bbo_session_set_store(fx->session, store), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    bbo_fake_set_repeat_last(fx->fake, 1);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_non_null(fx->ms.token); /* could not be cleared */
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_rc(bbo_session_refresh(fx->session), BBO_EEXPIRED);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    bbo_fake_set_repeat_last(fx->fake, 0);
+}
+
 static void test_other_oauth_error(void **state)
 {
     fixture *fx = *state;
@@ -1950,6 +1997,8 @@ int main(void)
         T(test_single_flight_invalid_grant),
         T(test_invalid_grant),
         T(test_invalid_grant_clears_store),
+        T(test_store_cleared_elsewhere),
+        T(test_invalid_grant_store_cannot_clear),
         T(test_invalid_grant_keeps_other_login),
         T(test_logged_out_picks_up_new_login),
         T(test_other_oauth_error),

@@ -1444,6 +1444,35 @@ static int op_save_check(void *arg)
     return rc;
 }
 
+/* The same with paths whose temporary-file name makes the buffer grow at
+ * every length around the allocator's first size: a failed append must
+ * never leave the token file's own name to be unlinked. */
+static void test_oom_save_keeps_old_long_paths(void **state)
+{
+    fixture *f = *state;
+    char path[256];
+    size_t len;
+
+    for (len = strlen(f->dir) + 2; len < 140; len++) {
+        oom_ctx c;
+        bbo_token *old = old_token();
+        size_t name = len - strlen(f->dir) - 1;
+
+        snprintf(path, sizeof(path), "%s/%.*s", f->dir, (int)name,
+                 "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt"
+                 "tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt");
+        memset(&c, 0, sizeof(c));
+        c.store = file_store(path, NULL);
+        c.token = new_token();
+        assert_rc(bbo_store_save(c.store, old), BBO_OK);
+        bbo_test_oom_torture(op_save_check, NULL, &c);
+        bbo_store_free(c.store);
+        bbo_token_free(c.token);
+        bbo_token_free(old);
+        unlink(path);
+    }
+}
+
 static void test_oom_save_keeps_old(void **state)
 {
     fixture *f = *state;
@@ -1499,6 +1528,7 @@ int main(void)
         T(test_oom_load_save_plain),
         T(test_oom_load_save_encrypted),
         T(test_oom_save_keeps_old),
+        T(test_oom_save_keeps_old_long_paths),
 #undef T
     };
 
