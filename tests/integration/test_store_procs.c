@@ -56,31 +56,6 @@ typedef struct result {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-    char child[PATH_MAX];
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    if ((d = opendir(path)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
@@ -102,7 +77,7 @@ static int teardown(void **state)
 
     bbo_client_free(f->client);
     bbo_consumer_free(f->consumer);
-    remove_tree(f->dir);
+    bbo_test_remove_tree(f->dir);
     free(f);
     return 0;
 }

@@ -4,8 +4,13 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static long live_blocks;
 static long fail_after = -1;
@@ -105,4 +110,30 @@ char *bbo_test_read_file(const char *path, size_t *len_out)
     }
     fclose(f);
     return data;
+}
+
+void bbo_test_remove_tree(const char *path)
+{
+    struct stat st;
+    struct dirent *e;
+    char child[PATH_MAX];
+    DIR *d;
+
+    if (lstat(path, &st) != 0)
+        return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    chmod(path, 0700); /* a test may have made it read-only */
+    if ((d = opendir(path)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+            bbo_test_remove_tree(child);
+        }
+        closedir(d);
+    }
+    rmdir(path);
 }

@@ -45,6 +45,9 @@ int bbo_test_alloc_failed(void);
 typedef int (*bbo_test_op)(void *ctx);
 void bbo_test_oom_torture(bbo_test_op op, void (*cleanup)(void *ctx), void *ctx);
 
+/* Remove a file or a directory tree (test temp dirs); errors are ignored. */
+void bbo_test_remove_tree(const char *path);
+
 /* Read a whole file into memory (free with free()); NULL if it fails. */
 char *bbo_test_read_file(const char *path, size_t *len_out);
 
