@@ -1,5 +1,5 @@
 /*
- * Unit tests: token stores (src/store.c, src/store_file.c): the file store's
+ * Unit tests: token stores (src/io/store.c, src/io/store_file.c): the file store's
  * round trip, permissions, refusals, encryption at rest and tampering,
  * atomic saves under kill -9, locking between threads, custom stores, and
  * out-of-memory torture.
