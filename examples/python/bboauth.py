@@ -160,6 +160,8 @@ class Code(enum.IntEnum):
     ECRYPTO = -14
     ERATELIMIT = -15
     EUSER = -16
+    EBUSY = -17
+    ECONFLICT = -18
 
 
 class BboError(Exception):

@@ -29,7 +29,9 @@ typedef enum bbo_code {
     BBO_EIO = -13,        /* file or socket I/O (token store, loopback) */
     BBO_ECRYPTO = -14,    /* crypto failure: wrong key, tampered data */
     BBO_ERATELIMIT = -15, /* HTTP 429: see bbo_error_retry_after */
-    BBO_EUSER = -16       /* a callback (transport, store) aborted */
+    BBO_EUSER = -16,      /* a callback (transport, store) aborted */
+    BBO_EBUSY = -17,      /* a lock is held elsewhere (or its bounded wait ran out) */
+    BBO_ECONFLICT = -18   /* a newer token is already stored: load it instead */
 } bbo_code;
 
 /**

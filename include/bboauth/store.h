@@ -23,8 +23,9 @@
 
 BBO_BEGIN_DECLS
 
-/** Version of the bbo_store_callbacks table this header describes. */
-#define BBO_STORE_VERSION 1
+/** Version of the bbo_store_callbacks table this header describes.
+ * Version 1 tables (without try_lock) are still accepted. */
+#define BBO_STORE_VERSION 2
 
 typedef struct bbo_store_callbacks {
     unsigned int version; /* BBO_STORE_VERSION */
@@ -41,6 +42,14 @@ typedef struct bbo_store_callbacks {
     /* Optional: release the payload; called once by bbo_store_free. */
     void (*destroy)(void *payload);
     void *payload;
+    /* Version 2, optional (only with lock): take the lock without waiting:
+     * 0 taken, BBO_EBUSY held elsewhere. A session whose token is due but
+     * still valid uses it and keeps serving that token while another
+     * worker refreshes. `lock` itself may wait a bounded time and then
+     * fail with BBO_EBUSY. A `save` may fail with BBO_ECONFLICT when the
+     * store already holds a token obtained later: the session then loads
+     * and adopts that one. */
+    int (*try_lock)(void *payload);
 } bbo_store_callbacks;
 
 /**

@@ -11,6 +11,10 @@ bool bbo__store_can_lock(const bbo_store *store);
 /* No-ops (BBO_OK) for a store without lock/unlock. */
 int bbo__store_lock(bbo_store *store);
 int bbo__store_unlock(bbo_store *store);
+/* A store with try_lock (version 2 tables); bbo__store_try_lock falls back
+ * to the blocking lock without one. 0 taken, BBO_EBUSY held elsewhere. */
+bool bbo__store_can_try_lock(const bbo_store *store);
+int bbo__store_try_lock(bbo_store *store);
 
 /* Test hook of the file store: called between writing the temporary file
  * and renaming it over the token file (a kill -9 there must leave the old

@@ -15,13 +15,18 @@ int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbacks)
 
     if (!out || !callbacks)
         return bbo__error_set(BBO_EINVAL, "bbo_store_new: NULL argument");
-    if (callbacks->version != BBO_STORE_VERSION || !callbacks->load || !callbacks->save ||
-        !callbacks->lock != !callbacks->unlock)
-        return bbo__error_set(BBO_EINVAL, "bbo_store_new: wrong version, NULL load/save, or "
-                                          "lock without unlock");
+    if ((callbacks->version != 1 && callbacks->version != BBO_STORE_VERSION) ||
+        !callbacks->load || !callbacks->save || !callbacks->lock != !callbacks->unlock ||
+        (callbacks->version >= 2 && callbacks->try_lock && !callbacks->lock))
+        return bbo__error_set(BBO_EINVAL, "bbo_store_new: wrong version, NULL load/save, "
+                                          "lock without unlock, or try_lock without lock");
     if ((store = bbo__calloc(1, sizeof(*store))) == NULL)
         return bbo__error_oom();
-    store->cb = *callbacks;
+    /* a version 1 table ends before try_lock: copy only what it has */
+    if (callbacks->version == 1)
+        memcpy(&store->cb, callbacks, offsetof(bbo_store_callbacks, try_lock));
+    else
+        store->cb = *callbacks;
     *out = store;
     return BBO_OK;
 }
@@ -32,7 +37,7 @@ static int store_result(int rc, const char *what)
 {
     if (rc == 0)
         return BBO_OK;
-    if (rc > 0 || rc < BBO_EUSER) /* as the transport: a positive code is a failure */
+    if (rc > 0 || rc < BBO_ECONFLICT) /* as the transport: a positive code is a failure */
         return bbo__error_set(BBO_EIO, "token store %s failed with code %d", what, rc);
     if (bbo__error_current() != rc)
         return bbo__error_set(rc, "token store %s failed: %s", what, bbo_strerror(rc));
@@ -84,6 +89,25 @@ int bbo__store_lock(bbo_store *store)
         return BBO_OK;
     bbo_error_clear();
     return store_result(store->cb.lock(store->cb.payload), "lock");
+}
+
+bool bbo__store_can_try_lock(const bbo_store *store)
+{
+    return store->cb.try_lock != NULL;
+}
+
+/* 0 taken, BBO_EBUSY held elsewhere (no message: not a failure to report),
+ * or the store's error. */
+int bbo__store_try_lock(bbo_store *store)
+{
+    int rc;
+
+    if (!store->cb.try_lock)
+        return bbo__store_lock(store);
+    rc = store->cb.try_lock(store->cb.payload);
+    if (rc == BBO_EBUSY)
+        return BBO_EBUSY;
+    return store_result(rc, "lock");
 }
 
 int bbo__store_unlock(bbo_store *store)

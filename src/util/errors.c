@@ -48,6 +48,8 @@ const char *bbo_strerror(int code)
     case BBO_ECRYPTO: return "cryptographic failure";
     case BBO_ERATELIMIT: return "rate limited by the server";
     case BBO_EUSER: return "aborted by a callback";
+    case BBO_EBUSY: return "busy: the lock is held elsewhere";
+    case BBO_ECONFLICT: return "a newer token is already stored";
     default: return "unknown error code";
     }
 }

@@ -92,6 +92,8 @@ static void test_strerror(void **state)
         { BBO_ECRYPTO, "cryptographic failure" },
         { BBO_ERATELIMIT, "rate limited by the server" },
         { BBO_EUSER, "aborted by a callback" },
+        { BBO_EBUSY, "busy: the lock is held elsewhere" },
+        { BBO_ECONFLICT, "a newer token is already stored" },
     };
     size_t i, j;
 
@@ -114,13 +116,15 @@ static void test_strerror(void **state)
     assert_int_equal(BBO_ECRYPTO, -14);
     assert_int_equal(BBO_ERATELIMIT, -15);
     assert_int_equal(BBO_EUSER, -16);
+    assert_int_equal(BBO_EBUSY, -17);
+    assert_int_equal(BBO_ECONFLICT, -18);
     for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         assert_int_equal(table[i].code, -(int)i);
         assert_string_equal(bbo_strerror(table[i].code), table[i].text);
         for (j = 0; j < i; j++)
             assert_string_not_equal(bbo_strerror(table[i].code), bbo_strerror(table[j].code));
     }
-    assert_string_equal(bbo_strerror(-17), "unknown error code");
+    assert_string_equal(bbo_strerror(-19), "unknown error code");
     assert_string_equal(bbo_strerror(1), "unknown error code");
     assert_string_equal(bbo_strerror(INT_MIN), "unknown error code");
     assert_string_equal(bbo_strerror(INT_MAX), "unknown error code");

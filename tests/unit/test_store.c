@@ -983,8 +983,8 @@ static void test_custom_load_codes(void **state)
     expect_custom_load(-999, BBO_EIO, false);
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "-999"));
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "load"));
-    expect_custom_load(BBO_EUSER - 1, BBO_EIO, false);
-    snprintf(code, sizeof(code), "%d", BBO_EUSER - 1);
+    expect_custom_load(BBO_ECONFLICT - 1, BBO_EIO, false);
+    snprintf(code, sizeof(code), "%d", BBO_ECONFLICT - 1);
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), code));
     expect_custom_load(INT32_MIN, BBO_EIO, true);
     /* a positive code is not success */
