@@ -115,9 +115,15 @@ int bbo_fuzz_scopes(const uint8_t *data, size_t size)
             if (!bbo_scopes_has(scopes, bbo_scopes_at(scopes, i)))
                 abort();
     }
-    if (scopes && (bbo_scopes_to_permissions(scopes, 0, &canonical) != BBO_OK ||
-                   bbo_scopes_to_permissions(scopes, 1, &canonical) != BBO_OK))
-        abort();
+    if (scopes) {
+        char *cloud = NULL, *dc = NULL;
+
+        if (bbo_scopes_to_permissions(scopes, 0, &cloud) != BBO_OK ||
+            bbo_scopes_to_permissions(scopes, 1, &dc) != BBO_OK)
+            abort();
+        bbo_free(cloud);
+        bbo_free(dc);
+    }
     bbo_free(canonical);
     bbo_scopes_free(again);
     bbo_scopes_free(scopes);
