@@ -205,11 +205,12 @@ int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
 
     pthread_mutex_lock(&s->lock);
     if (s->store && !s->refreshing) {
+        /* a save or the removal of a dead token that failed earlier is
+         * retried before anything else */
+        bbo__sync_retry(s);
         /* logged out here, but another process may have logged in since */
         if (s->state != BBO__LOGGED_IN)
             bbo__sync_adopt_login(s);
-        /* a save that failed earlier is retried before anything else */
-        bbo__sync_retry(s);
     }
     rc = ensure_fresh(s, need, stale, &notify);
     save_error = s->save_error;

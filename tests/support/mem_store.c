@@ -14,6 +14,10 @@ int ms_load(bbo_token **out, void *payload)
 
     ms->loads++;
     *out = NULL;
+    if (ms->fail_loads > 0) {
+        ms->fail_loads--;
+        return BBO_EIO;
+    }
     return ms->token ? bbo_token_dup(out, ms->token) : BBO_OK;
 }
 
@@ -34,6 +38,13 @@ int ms_save(const bbo_token *token, void *payload)
         ms->fail_saves--;
         return BBO_EIO;
     }
+    if (ms->later) {
+        ms->conflicts++;
+        bbo_token_free(ms->token);
+        ms->token = ms->later;
+        ms->later = NULL;
+        return bbo_error_set(BBO_ECONFLICT, "mem store: a later token is stored");
+    }
     if ((rc = bbo_token_dup(&copy, token)) < 0)
         return rc;
     bbo_token_free(ms->token);
@@ -46,6 +57,8 @@ int ms_clear(void *payload)
     memstore *ms = payload;
 
     ms->clears++;
+    if (ms->clears_refused)
+        return BBO_EIO;
     bbo_token_free(ms->token);
     ms->token = NULL;
     return BBO_OK;
@@ -55,6 +68,8 @@ int ms_lock(void *payload)
 {
     memstore *ms = payload;
 
+    if (ms->lock_busy)
+        return bbo_error_set(BBO_EBUSY, "mem store: the lock stayed held elsewhere");
     if (ms->locked)
         ms->lock_violations++;
     ms->locked = 1;
@@ -65,6 +80,16 @@ int ms_lock(void *payload)
         ms->other = NULL;
     }
     return BBO_OK;
+}
+
+int ms_try_lock(void *payload)
+{
+    memstore *ms = payload;
+
+    ms->try_locks++;
+    if (ms->busy)
+        return BBO_EBUSY;
+    return ms_lock(payload);
 }
 
 int ms_unlock(void *payload)
@@ -85,7 +110,8 @@ void ms_destroy(void *payload)
     ms->destroyed++;
     bbo_token_free(ms->token);
     bbo_token_free(ms->other);
-    ms->token = ms->other = NULL;
+    bbo_token_free(ms->later);
+    ms->token = ms->other = ms->later = NULL;
 }
 
 int ms_store_new(bbo_store **out, memstore *ms, int locking)
@@ -100,6 +126,8 @@ int ms_store_new(bbo_store **out, memstore *ms, int locking)
     if (locking) {
         cb.lock = ms_lock;
         cb.unlock = ms_unlock;
+        if (locking == 2)
+            cb.try_lock = ms_try_lock;
     }
     cb.destroy = ms_destroy;
     cb.payload = ms;

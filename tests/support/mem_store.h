@@ -19,6 +19,12 @@ typedef struct memstore {
     bbo_token *token; /* what is "on disk" */
     bbo_token *other; /* written by "another process" at the next lock */
     int fail_saves;   /* the next N saves fail with BBO_EIO */
+    int fail_loads;   /* the next N loads fail with BBO_EIO */
+    int busy;         /* try_lock answers BBO_EBUSY (another worker holds it) */
+    int lock_busy;    /* lock gives up waiting: BBO_EBUSY */
+    bbo_token *later; /* the next save finds this token there: BBO_ECONFLICT */
+    int try_locks, conflicts;
+    int clears_refused; /* clear fails with BBO_EIO while set */
     int loads, saves, clears, locks, unlocks, destroyed;
     int locked;
     int lock_violations; /* load/save while a locking store was not locked */
@@ -33,9 +39,10 @@ int ms_save(const bbo_token *token, void *payload);
 int ms_clear(void *payload);
 int ms_lock(void *payload);
 int ms_unlock(void *payload);
+int ms_try_lock(void *payload);
 /* Frees what the store holds (also safe on a store never handed out). */
 void ms_destroy(void *payload);
-/* A store on `ms`; `locking`: with lock/unlock. */
+/* A store on `ms`; `locking`: with lock/unlock, 2: also with try_lock. */
 int ms_store_new(bbo_store **out, memstore *ms, int locking);
 /* The same, asserting success. */
 bbo_store *ms_store(memstore *ms, int locking);

@@ -174,6 +174,35 @@ static void test_arguments(void **state)
     assert_null(bbo_response_header(NULL, "X"));
 }
 
+/* bbo_error_last describes the last call that failed: successful calls
+ * leave it alone, also when they recovered from a failure on the way. */
+static void test_success_keeps_last_error(void **state)
+{
+    fixture *fx = *state;
+    bbo_response *resp = NULL;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    assert_rc(bbo_session_access_token(fx->session, NULL), BBO_EINVAL);
+    fx->ms.fail_saves = 1;
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_OK);
+    bbo_free(access);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EINVAL);
+    assert_message_has("NULL argument");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EIO);
+    bbo_fake_push_json(fx->fake, 200, "{}");
+    assert_rc(bbo_session_request(fx->session, "GET", "/user", NULL, 0, &resp), BBO_OK);
+    bbo_response_free(resp);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EINVAL);
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK); /* retried, saved */
+    assert_rc(bbo_session_set_token(fx->session, make_token("at-9", "rt-9", T0 + 9000, T0 + 9)),
+              BBO_OK);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EINVAL);
+    assert_int_equal(bbo_session_save_error(NULL), BBO_EINVAL);
+}
+
 /* ---- callbacks ---------------------------------------------------------- */
 
 static void test_callbacks(void **state)
@@ -276,6 +305,7 @@ int main(void)
         T(test_expired_without_refresh_token),
         T(test_no_token),
         T(test_arguments),
+        T(test_success_keeps_last_error),
         T(test_callbacks),
         T(test_callbacks_after_oom),
     };

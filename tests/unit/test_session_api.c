@@ -215,6 +215,44 @@ static void test_request_403_scope_granted(void **state)
     bbo_response_free(resp);
 }
 
+/* Scope headers naming more than 256 scopes are malformed: no explanation
+ * (the comparison would be quadratic), the 403 is returned as it is. */
+static void test_request_403_scope_cap(void **state)
+{
+    fixture *fx = *state;
+    bbo_response *resp = NULL;
+    static char many[300 * 8];
+    size_t n, len;
+
+    start(fx, T0 + 3600);
+    for (n = 256; n <= 257; n++) {
+        size_t i;
+
+        len = 0;
+        for (i = 0; i < n; i++)
+            len += (size_t)snprintf(many + len, sizeof(many) - len, "%ss%zu", i ? " " : "", i);
+        bbo_fake_push_json(fx->fake, 403, "{}");
+        bbo_fake_push_header(fx->fake, "X-OAuth-Scopes", "account");
+        bbo_fake_push_header(fx->fake, "X-Accepted-OAuth-Scopes", many);
+        if (n == 256) {
+            assert_rc(bbo_session_request(fx->session, "GET", "/x", NULL, 0, &resp), BBO_ESCOPE);
+            assert_null(resp);
+        } else {
+            assert_rc(bbo_session_request(fx->session, "GET", "/x", NULL, 0, &resp), BBO_OK);
+            assert_int_equal(bbo_response_status(resp), 403);
+            bbo_response_free(resp);
+            resp = NULL;
+        }
+    }
+    /* the same for the granted list */
+    bbo_fake_push_json(fx->fake, 403, "{}");
+    bbo_fake_push_header(fx->fake, "X-OAuth-Scopes", many);
+    bbo_fake_push_header(fx->fake, "X-Accepted-OAuth-Scopes", "pipeline");
+    assert_rc(bbo_session_request(fx->session, "GET", "/x", NULL, 0, &resp), BBO_OK);
+    assert_int_equal(bbo_response_status(resp), 403);
+    bbo_response_free(resp);
+}
+
 static void test_request_429(void **state)
 {
     fixture *fx = *state;
@@ -586,6 +624,7 @@ int main(void)
         T(test_request_401_without_refresh_token),
         T(test_request_403_scope),
         T(test_request_403_scope_granted),
+        T(test_request_403_scope_cap),
         T(test_request_429),
         T(test_request_other_statuses),
         T(test_request_refreshes_when_due),

@@ -375,6 +375,172 @@ static void test_set_store_during_refresh(void **state)
     assert_int_equal(second.destroyed, 1);
 }
 
+/* ---- store interface v2: try_lock, a bounded lock, conflicts ------------ */
+
+/* Due but still valid while another worker holds the lock: the current
+ * token is served at once, nothing is sent; later the refresh happens. */
+static void test_try_lock_busy_serves_current(void **state)
+{
+    fixture *fx = *state;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 2)), BBO_OK);
+    fx->ms.busy = 1;
+    assert_access(fx, "at-1");
+    assert_access(fx, "at-1");
+    assert_int_equal(fx->ms.try_locks, 2);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+    assert_int_equal(fx->ms.locked, 0);
+
+    fx->ms.busy = 0;
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_int_equal(fx->ms.try_locks, 3);
+    assert_string_equal(bbo_token_access(fx->ms.token), "at-2");
+    assert_int_equal(fx->ms.lock_violations, 0);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+}
+
+/* Expired: the session waits on the blocking lock, never try_lock; a lock
+ * that gives up is reported as BBO_EBUSY, and the error agrees. */
+static void test_lock_busy_when_expired(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 - 5);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 2)), BBO_OK);
+    fx->ms.busy = 1;
+    fx->ms.lock_busy = 1;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EBUSY);
+    assert_null(access);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EBUSY);
+    assert_message_has("held elsewhere");
+    assert_int_equal(fx->ms.try_locks, 0);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+
+    fx->ms.busy = fx->ms.lock_busy = 0;
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+}
+
+/* A save refused with BBO_ECONFLICT (the store holds a token obtained
+ * later): that token is adopted and handed out. */
+static void test_save_conflict_adopts_later(void **state)
+{
+    fixture *fx = *state;
+    counter c;
+
+    memset(&c, 0, sizeof(c));
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_on_token(fx->session, on_token, &c), BBO_OK);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.later = make_token("at-c", "rt-c", T0 + 7200, T0 + 1);
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-c");
+    assert_int_equal(fx->ms.conflicts, 1);
+    assert_session_token(fx, "at-c", "rt-c");
+    assert_string_equal(bbo_token_access(fx->ms.token), "at-c");
+    assert_int_equal(bbo_session_save_error(fx->session), 0);
+    assert_int_equal(c.calls, 1);
+    assert_string_equal(c.access, "at-c");
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    assert_access(fx, "at-c");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
+/* A rolled-back store (an older copy of the file) holds a token older than
+ * the one the session has: it is never adopted, its refresh token (rotated
+ * away) never sent; the session's own refresh overwrites it. */
+static void test_rolled_back_store_not_adopted(void **state)
+{
+    fixture *fx = *state;
+
+    start(fx, T0 + 30); /* obtained at T0 - 3600 */
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.other = make_token("at-0", "rt-0", T0 + 3600, T0 - 7200); /* valid, but older */
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+    assert_string_equal(bbo_token_access(fx->ms.token), "at-2");
+
+    /* set_store with a rolled-back copy: kept out, overwritten */
+    fx->ms.token = (bbo_token_free(fx->ms.token), make_token("at-0", "rt-0", T0 + 3600, T0 - 7200));
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    assert_session_token(fx, "at-2", "rt-2");
+    assert_string_equal(bbo_token_access(fx->ms.token), "at-2");
+}
+
+/* Logged out by invalid_grant, then the store is rolled back to a copy
+ * holding an older token: not adopted; a real new login is. */
+static void test_rolled_back_after_revoke(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(fx->ms.token);
+    fx->ms.token = make_token("at-0", "rt-0", T0 + 3600, T0 - 7200);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    bbo_token_free(fx->ms.token);
+    fx->ms.token = make_token("at-n", "rt-n", T0 + 7200, T0 + 5);
+    assert_access(fx, "at-n");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
+/* invalid_grant with a store that cannot load at that moment: the dead
+ * token is taken out by the next call, never sent again, and every failing
+ * call's code matches bbo_error_last. */
+static void test_invalid_grant_forget_load_fails(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 0)), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    fx->ms.fail_loads = 1;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_non_null(fx->ms.token); /* could not be read: still there */
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_null(fx->ms.token); /* gone now */
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
+/* The same with a locking store whose clear fails: retried until it works. */
+static void test_invalid_grant_forget_clear_fails(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    fx->ms.clears_refused = 1;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_non_null(fx->ms.token);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_non_null(fx->ms.token);
+    fx->ms.clears_refused = 0;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_null(fx->ms.token);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    assert_int_equal(fx->ms.lock_violations, 0);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
 /* ---- out of memory ------------------------------------------------------ */
 
 typedef struct oom_ctx {
@@ -446,6 +612,13 @@ int main(void)
         T(test_refresh_forced),
         T(test_logout_during_refresh),
         T(test_set_store_during_refresh),
+        T(test_try_lock_busy_serves_current),
+        T(test_lock_busy_when_expired),
+        T(test_save_conflict_adopts_later),
+        T(test_rolled_back_store_not_adopted),
+        T(test_rolled_back_after_revoke),
+        T(test_invalid_grant_forget_load_fails),
+        T(test_invalid_grant_forget_clear_fails),
         T(test_oom_adopt),
     };
 
