@@ -115,10 +115,11 @@ done:
     return rc;
 }
 
-/* Is the session's token to be refreshed? (with s->lock held) */
+/* Is the session's token to be refreshed? (with s->lock held; the answer
+ * belongs to the leader while a refresh is in flight) */
 static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *stale)
 {
-    if (s->answer_pending)
+    if (!s->refreshing && s->answer_pending)
         return true;
     if (need == BBO__NEED_FORCE)
         return s->generation == start;
@@ -169,7 +170,7 @@ static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool 
                 pthread_cond_wait(&s->refreshed, &s->lock);
             if (s->last_rc < 0)
                 return bbo__error_restore(&s->last_error);
-            if (s->state == BBO__LOGGED_IN && !s->answer_pending)
+            if (s->state == BBO__LOGGED_IN)
                 return BBO_OK; /* the flight we waited for is our result */
         }
     }
