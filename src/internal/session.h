@@ -90,6 +90,21 @@ void bbo__session_wait_for_flight(bbo_session *s);
  * the error is made to carry `rc`. */
 int bbo__session_result(int rc, const bbo_error *kept);
 
+/* The token callbacks to run for a new token, outside the lock. */
+typedef struct bbo__notice {
+    bbo__callback cbs[BBO__SESSION_MAX_CALLBACKS];
+    size_t count;
+    bbo_token *token; /* a copy for them */
+    int save_error;
+} bbo__notice;
+
+/* With s->lock held: copy the token and the callbacks when they must hear
+ * of it (`fresh`: a new token; or one they missed). BBO_ENOMEM when the
+ * copy fails: they hear of it on the next call. */
+int bbo__session_take_callbacks(bbo_session *s, bool fresh, bbo__notice *n);
+/* Outside the lock: run them, then free the copy. */
+void bbo__session_run_callbacks(bbo__notice *n);
+
 /* ---- refresh.c ---------------------------------------------------------- */
 
 typedef enum bbo__need {

@@ -117,7 +117,8 @@ done:
 
 /* Is the session's token to be refreshed? (with s->lock held; the answer
  * belongs to the leader while a refresh is in flight) */
-static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *stale)
+static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *stale,
+                   int64_t *now)
 {
     if (!s->refreshing && s->answer_pending)
         return true;
@@ -125,7 +126,8 @@ static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *s
         return s->generation == start;
     if (need == BBO__NEED_REPLACE)
         return strcmp(bbo_token_access(s->token), stale) == 0;
-    return bbo_token_is_expired(s->token, bbo__client_now(s->client), s->margin_s) != 0;
+    *now = bbo__client_now(s->client);
+    return bbo_token_is_expired(s->token, *now, s->margin_s) != 0;
 }
 
 /* Take the leader's outcome (with s->lock held). */
@@ -153,13 +155,14 @@ static int land(bbo_session *s, bbo__flight *f, int rc, bool *notify)
 static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool *notify)
 {
     uint64_t start = s->generation;
+    int64_t now = 0;
     bbo__flight f;
     int rc;
 
     for (;;) {
         if (s->state != BBO__LOGGED_IN)
             return bbo__session_not_logged_in(s);
-        if (!is_due(s, need, start, stale))
+        if (!is_due(s, need, start, stale, &now))
             return BBO_OK;
         if (!s->refreshing)
             break;
@@ -176,8 +179,9 @@ static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool 
     }
     memset(&f, 0, sizeof(f));
     f.prefer_memory = s->save_pending || s->answer_pending;
+    /* due (read the clock once: `now`) but still valid */
     f.may_skip = need == BBO__NEED_DUE && !s->answer_pending &&
-                 !bbo_token_is_expired(s->token, bbo__client_now(s->client), 0);
+                 !bbo_token_is_expired(s->token, now, 0);
     if (!s->answer_pending && (rc = bbo_token_dup(&f.current, s->token)) < 0)
         return rc;
     s->refreshing = true;
@@ -198,11 +202,9 @@ static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool 
 int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
                              char **access_out)
 {
-    bbo__callback cbs[BBO__SESSION_MAX_CALLBACKS];
-    size_t count = 0;
-    bbo_token *snapshot = NULL;
-    int rc, save_error;
-    bool notify = false;
+    bbo__notice notice;
+    bool fresh = false;
+    int rc, notify_rc;
 
     pthread_mutex_lock(&s->lock);
     if (s->store && !s->refreshing) {
@@ -213,26 +215,13 @@ int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
         if (s->state != BBO__LOGGED_IN)
             bbo__sync_adopt_login(s);
     }
-    rc = ensure_fresh(s, need, stale, &notify);
-    save_error = s->save_error;
-    if ((notify || s->notify_pending) && s->state == BBO__LOGGED_IN && s->callback_count) {
-        /* the callbacks must hear of every token (an app may persist it
-         * there): when the copy fails, this call fails and the next tells */
-        if (bbo_token_dup(&snapshot, s->token) == BBO_OK) {
-            count = s->callback_count;
-            memcpy(cbs, s->callbacks, count * sizeof(cbs[0]));
-            s->notify_pending = false;
-        } else {
-            s->notify_pending = true;
-            rc = BBO_ENOMEM;
-        }
-    }
+    rc = ensure_fresh(s, need, stale, &fresh);
+    if ((notify_rc = bbo__session_take_callbacks(s, fresh, &notice)) < 0)
+        rc = notify_rc;
     if (rc == BBO_OK && access_out &&
         (*access_out = bbo__strdup(bbo_token_access(s->token))) == NULL)
         rc = bbo__error_oom();
     pthread_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < count; i++)
-        cbs[i].cb(snapshot, save_error, cbs[i].payload);
-    bbo_token_free(snapshot);
+    bbo__session_run_callbacks(&notice);
     return rc;
 }

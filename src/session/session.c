@@ -96,6 +96,36 @@ int bbo__session_result(int rc, const bbo_error *kept)
     return rc;
 }
 
+/* ---- token callbacks ---------------------------------------------------- */
+
+int bbo__session_take_callbacks(bbo_session *s, bool fresh, bbo__notice *n)
+{
+    n->count = 0;
+    n->token = NULL;
+    n->save_error = s->save_error;
+    if ((!fresh && !s->notify_pending) || s->state != BBO__LOGGED_IN || !s->callback_count)
+        return BBO_OK;
+    /* the callbacks must hear of every token (an app may persist it there) */
+    if (bbo_token_dup(&n->token, s->token) < 0) {
+        s->notify_pending = true;
+        return BBO_ENOMEM;
+    }
+    n->count = s->callback_count;
+    memcpy(n->cbs, s->callbacks, n->count * sizeof(n->cbs[0]));
+    s->notify_pending = false;
+    return BBO_OK;
+}
+
+void bbo__session_run_callbacks(bbo__notice *n)
+{
+    size_t i;
+
+    for (i = 0; i < n->count; i++)
+        n->cbs[i].cb(n->token, n->save_error, n->cbs[i].payload);
+    bbo_token_free(n->token);
+    n->token = NULL;
+}
+
 /* ---- lifecycle and settings --------------------------------------------- */
 
 int bbo_session_new(bbo_session **out, bbo_client *client, bbo_token *initial)
