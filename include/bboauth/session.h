@@ -211,7 +211,11 @@ BBO_EXTERN int bbo_session_foreach_page(bbo_session *session, const char *path_o
  */
 BBO_EXTERN int bbo_session_user(bbo_session *session, char **out);
 
-/** Free a session (and its store). NULL is a no-op. */
+/**
+ * Free a session (and its store). A refresh answer still to be finished or
+ * a save still to be retried is tried once more first (nothing is sent).
+ * NULL is a no-op.
+ */
 BBO_EXTERN void bbo_session_free(bbo_session *session);
 
 /** The response's HTTP status. */

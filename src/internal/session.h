@@ -117,6 +117,9 @@ typedef enum bbo__need {
  * copy out the access token when `access_out` is not NULL. */
 int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
                              char **access_out);
+/* Before the session goes away: finish a pending answer and retry what the
+ * store still lacks, best effort, sending nothing. */
+void bbo__session_flush(bbo_session *s);
 /* Forget an answer still to be finished (logout, a new login, free). */
 void bbo__session_drop_answer(bbo_session *s);
 

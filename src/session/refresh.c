@@ -225,3 +225,17 @@ int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
     bbo__session_run_callbacks(&notice);
     return rc;
 }
+
+void bbo__session_flush(bbo_session *s)
+{
+    bool fresh = false;
+
+    pthread_mutex_lock(&s->lock);
+    /* an answer that arrived is finished (nothing new is sent), then what
+     * the store still lacks is saved or forgotten */
+    if (s->answer_pending && s->state == BBO__LOGGED_IN)
+        ensure_fresh(s, BBO__NEED_DUE, NULL, &fresh);
+    if (s->store)
+        bbo__sync_retry(s);
+    pthread_mutex_unlock(&s->lock);
+}

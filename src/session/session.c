@@ -288,8 +288,12 @@ int bbo_session_logout(bbo_session *s)
 
 void bbo_session_free(bbo_session *s)
 {
+    bbo_error kept = *bbo_error_last();
+
     if (!s)
         return;
+    bbo__session_flush(s);
+    bbo__error_restore(&kept);
     bbo_token_free(s->token);
     bbo__session_drop_answer(s);
     bbo__sync_dispose(s);

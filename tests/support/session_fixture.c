@@ -238,3 +238,14 @@ void assert_logged_out_error(void)
     assert_int_equal(bbo_error_http_status(e), 400);
     assert_null(strstr(bbo_error_message(e), "rt-1"));
 }
+
+/* A call made while logged out by invalid_grant: BBO_EEXPIRED, and
+ * bbo_error_last says so. */
+void assert_revoked(fixture *fx)
+{
+    char *access = NULL;
+
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(access);
+    assert_logged_out_error();
+}

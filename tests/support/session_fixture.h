@@ -79,6 +79,15 @@ void assert_refresh_request(const bbo_fake_request *r, const char *refresh);
 void assert_message_has(const char *needle);
 void on_token(const bbo_token *token, int save_error, void *payload);
 void assert_logged_out_error(void);
+void assert_revoked(fixture *fx);
+
+/* Context of the out-of-memory tests. */
+typedef struct oom_ctx {
+    fixture *fx;
+    counter c;
+    memstore ms;
+    int scenario;
+} oom_ctx;
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 

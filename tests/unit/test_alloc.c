@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "fake_transport.h"
+#include "session_fixture.h"
 #include "testutil.h"
 
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "internal/common.h"
+#include "internal/http.h"
 
 /* An allocator that remembers sizes, counts calls and checks that every
  * block it gets back was wiped. */
@@ -301,9 +303,41 @@ static void test_buf(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* A response with room reserved takes an answer without allocating. */
+static void test_response_reserve(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo_http_response *resp = NULL;
+    char body[4000];
+    size_t total;
+    int round;
+
+    (void)state;
+    memset(body, 'b', sizeof(body));
+    assert_rc(bbo_http_response_new(&resp), BBO_OK);
+    assert_rc(bbo__http_response_reserve(resp, 8192, 16, 2048), BBO_OK);
+    for (round = 0; round < 2; round++) {
+        bbo_test_alloc_fail_after(0);
+        assert_rc(bbo_http_response_add_header_line(resp, "HTTP/1.1 200 OK\r\n", 17), BBO_OK);
+        assert_rc(bbo_http_response_add_header(resp, "Content-Type", "application/json"),
+                  BBO_OK);
+        assert_rc(bbo_http_response_add_header_line(resp, "X-A: 1\r\n", 8), BBO_OK);
+        for (total = 0; bbo_http_response_append_body(resp, body, sizeof(body)) == BBO_OK;)
+            total += sizeof(body);
+        bbo_test_alloc_fail_after(-1);
+        /* at least the reserved room, then allocations again */
+        assert_true(total >= 8192);
+        assert_true(total < 64 * 1024);
+        assert_string_equal(bbo_http_response_header(resp, "content-type"), "application/json");
+        assert_string_equal(bbo_http_response_header(resp, "X-A"), "1");
+        bbo_http_response_reset(resp); /* keeps the room */
+    }
+    bbo_http_response_free(resp);
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
 /* ---- grants survive allocation failures --------------------------------- */
 
-#define T0 1700000000
 #define ROTATED                                                                                   \
     "{\"access_token\":\"at-2\",\"token_type\":\"bearer\",\"expires_in\":7200,"                  \
     "\"refresh_token\":\"rt-2\",\"scope\":\"account\"}"
@@ -321,20 +355,6 @@ typedef struct grant_env {
     bbo_fake_clock clock;
     bbo_session *session;
 } grant_env;
-
-static bbo_token *grant_token(const char *access, const char *refresh, int64_t expires,
-                              int64_t obtained)
-{
-    char json[256];
-    bbo_token *tok = NULL;
-
-    snprintf(json, sizeof(json),
-             "{\"access_token\":\"%s\",\"refresh_token\":\"%s\",\"expires_at\":%lld,"
-             "\"obtained_at\":%lld}",
-             access, refresh, (long long)expires, (long long)obtained);
-    assert_rc(bbo_token_parse(&tok, json, strlen(json), obtained), BBO_OK);
-    return tok;
-}
 
 static bbo_store *grant_store(const grant_env *e)
 {
@@ -388,12 +408,12 @@ static void grant_open(grant_env *e, int scenario, const unsigned char *key)
               BBO_OK);
     bbo_fake_transport(e->fake, &t);
     assert_rc(bbo_client_set_transport(e->client, &t), BBO_OK);
-    grant_save(e, grant_token("at-1", "rt-1", T0 + 30, T0 - 3600));
+    grant_save(e, make_token("at-1", "rt-1", T0 + 30, T0 - 3600));
     assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
     assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
     /* another process refreshed: its token is in the file */
     if (scenario == GRANT_ADOPT)
-        grant_save(e, grant_token("at-p", "rt-p", T0 + 7200, T0 - 10));
+        grant_save(e, make_token("at-p", "rt-p", T0 + 7200, T0 - 10));
 }
 
 static void grant_close(grant_env *e)
@@ -420,16 +440,25 @@ static size_t grant_sends(const grant_env *e, const char *refresh)
 
 /* After the failing call: with allocations working again, the grant is
  * whole (scenario by scenario), no dead refresh token went out twice. */
-static void grant_check(grant_env *e, int scenario)
+static void grant_check(grant_env *e, int scenario, int restart)
 {
     bbo_token *stored;
     bbo_session *other = NULL;
     char *access = NULL;
 
+    if (restart) {
+        /* the program ends right after the failure; the next run starts
+         * from the store alone */
+        bbo_session_free(e->session);
+        e->session = NULL;
+        assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
+        assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
+    }
     if (scenario == GRANT_INVALID) {
         assert_rc(bbo_session_access_token(e->session, &access), BBO_EEXPIRED);
         assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EEXPIRED);
-        assert_string_equal(bbo_error_oauth_code(bbo_error_last()), "invalid_grant");
+        if (!restart)
+            assert_string_equal(bbo_error_oauth_code(bbo_error_last()), "invalid_grant");
         stored = grant_stored(e);
         if (stored)
             fail_msg("the rejected token stayed in the store");
@@ -456,35 +485,42 @@ static void grant_check(grant_env *e, int scenario)
     }
 }
 
-/* Fail allocation N (alone, or N and every later one) inside one
- * bbo_session_access_token, for every N until the call needs no more. */
-static void grant_torture(int scenario, const unsigned char *key, int only)
+/* One run with allocation N failing; returns whether one was refused. */
+static int grant_run(int scenario, const unsigned char *key, int only, long n, int restart)
 {
-    long n, base = bbo_test_alloc_live();
+    long base = bbo_test_alloc_live();
     grant_env e;
     char *access = NULL;
     int rc, refused;
 
-    for (n = 0;; n++) {
-        grant_open(&e, scenario, key);
-        if (only)
-            bbo_test_alloc_fail_only(n);
-        else
-            bbo_test_alloc_fail_after(n);
-        rc = bbo_session_access_token(e.session, &access);
-        refused = bbo_test_alloc_failed();
-        bbo_test_alloc_fail_after(-1);
-        if (rc < 0 && bbo_error_code(bbo_error_last()) != rc)
-            fail_msg("allocation %ld: returned %d but bbo_error_last says %d (%s)", n, rc,
-                     bbo_error_code(bbo_error_last()), bbo_error_message(bbo_error_last()));
-        bbo_free(access);
-        access = NULL;
-        grant_check(&e, scenario);
-        grant_close(&e);
-        assert_int_equal(bbo_test_alloc_live(), base);
-        if (!refused)
-            break;
-    }
+    grant_open(&e, scenario, key);
+    if (only)
+        bbo_test_alloc_fail_only(n);
+    else
+        bbo_test_alloc_fail_after(n);
+    rc = bbo_session_access_token(e.session, &access);
+    refused = bbo_test_alloc_failed();
+    bbo_test_alloc_fail_after(-1);
+    if (rc < 0 && bbo_error_code(bbo_error_last()) != rc)
+        fail_msg("allocation %ld: returned %d but bbo_error_last says %d (%s)", n, rc,
+                 bbo_error_code(bbo_error_last()), bbo_error_message(bbo_error_last()));
+    bbo_free(access);
+    grant_check(&e, scenario, restart);
+    grant_close(&e);
+    assert_int_equal(bbo_test_alloc_live(), base);
+    return refused;
+}
+
+/* Fail allocation N (alone, or N and every later one) inside one
+ * bbo_session_access_token, for every N until the call needs no more;
+ * then go on with the same session, or free it and start a new one on the
+ * store (a program that ends right after the failure). */
+static void grant_torture(int scenario, const unsigned char *key, int only)
+{
+    long n;
+
+    for (n = 0; grant_run(scenario, key, only, n, 0); n++)
+        grant_run(scenario, key, only, n, 1);
     assert_true(n > 5);
 }
 
@@ -526,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_free_null_and_returned_strings),
         cmocka_unit_test(test_internal_allocator),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_response_reserve),
         cmocka_unit_test(test_grant_refresh_survives),
         cmocka_unit_test(test_grant_invalid_grant_forgotten),
         cmocka_unit_test(test_grant_adopted_from_store),

@@ -543,13 +543,6 @@ static void test_user_data_center(void **state)
 
 /* ---- out of memory ------------------------------------------------------ */
 
-typedef struct oom_ctx {
-    fixture *fx;
-    counter c;
-    memstore ms;
-    int scenario;
-} oom_ctx;
-
 enum { OOM_200, OOM_401_RETRY, OOM_403_SCOPE, OOM_PAGES };
 
 static int oom_page(const bbo_response *page, void *payload)

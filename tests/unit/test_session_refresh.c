@@ -185,8 +185,7 @@ static void test_invalid_grant(void **state)
 
     /* logged out for good: the dead refresh token is never sent again */
     set_now(fx, T0 + 100000);
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_rc(bbo_session_refresh(fx->session), BBO_EEXPIRED);
     assert_logged_out_error();
     assert_rc(bbo_session_token(fx->session, &tok), BBO_EEXPIRED);
@@ -215,14 +214,12 @@ static void test_invalid_grant(void **state)
 static void test_invalid_grant_clears_store(void **state)
 {
     fixture *fx = *state;
-    char *access = NULL;
 
     start(fx, T0 + 30);
     assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
     assert_non_null(fx->ms.token);
     bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_int_equal(fx->ms.clears, 1);
     assert_null(fx->ms.token);
     assert_int_equal(fx->ms.lock_violations, 0);
@@ -332,13 +329,6 @@ static void test_other_oauth_error(void **state)
 }
 
 /* ---- out of memory ------------------------------------------------------ */
-
-typedef struct oom_ctx {
-    fixture *fx;
-    counter c;
-    memstore ms;
-    int scenario;
-} oom_ctx;
 
 static int oom_access_token(void *ctx)
 {

@@ -486,8 +486,7 @@ static void test_rolled_back_after_revoke(void **state)
     assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
     assert_null(fx->ms.token);
     fx->ms.token = make_token("at-0", "rt-0", T0 + 3600, T0 - 7200);
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_int_equal(bbo_fake_request_count(fx->fake), 1);
     bbo_token_free(fx->ms.token);
     fx->ms.token = make_token("at-n", "rt-n", T0 + 7200, T0 + 5);
@@ -501,17 +500,14 @@ static void test_rolled_back_after_revoke(void **state)
 static void test_invalid_grant_forget_load_fails(void **state)
 {
     fixture *fx = *state;
-    char *access = NULL;
 
     start(fx, T0 + 30);
     assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 0)), BBO_OK);
     bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
     fx->ms.fail_loads = 1;
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_non_null(fx->ms.token); /* could not be read: still there */
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_null(fx->ms.token); /* gone now */
     assert_int_equal(bbo_fake_request_count(fx->fake), 1);
 }
@@ -520,21 +516,17 @@ static void test_invalid_grant_forget_load_fails(void **state)
 static void test_invalid_grant_forget_clear_fails(void **state)
 {
     fixture *fx = *state;
-    char *access = NULL;
 
     start(fx, T0 + 30);
     assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
     bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
     fx->ms.clears_refused = 1;
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_non_null(fx->ms.token);
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_non_null(fx->ms.token);
     fx->ms.clears_refused = 0;
-    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
-    assert_logged_out_error();
+    assert_revoked(fx);
     assert_null(fx->ms.token);
     assert_int_equal(fx->ms.locks, fx->ms.unlocks);
     assert_int_equal(fx->ms.lock_violations, 0);
@@ -542,13 +534,6 @@ static void test_invalid_grant_forget_clear_fails(void **state)
 }
 
 /* ---- out of memory ------------------------------------------------------ */
-
-typedef struct oom_ctx {
-    fixture *fx;
-    counter c;
-    memstore ms;
-    int scenario;
-} oom_ctx;
 
 /* With a locking store where another process put a fresh token: the
  * session adopts it (load, compare, hand out) without a request. */
