@@ -298,6 +298,9 @@ int bbo__sync_clear(bbo_session *s)
         rc = bbo_store_clear(s->store);
         unlock_store(s);
     }
+    /* the token was remembered dead: later calls (and bbo_session_free)
+     * take it out when it is still there */
+    s->forget_pending = rc < 0 && s->has_dead_refresh;
     return rc;
 }
 

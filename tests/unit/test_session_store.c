@@ -554,6 +554,27 @@ static void test_dead_token_in_new_store(void **state)
     fx->session = NULL;
 }
 
+/* A logout whose clear fails: the error is returned, the token is gone
+ * here, and the store is cleared by a later call. */
+static void test_logout_clear_fails(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 3600);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.clears_refused = 1;
+    assert_rc(bbo_session_logout(fx->session), BBO_EIO);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EIO);
+    assert_non_null(fx->ms.token);
+    fx->ms.clears_refused = 0;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(access);
+    assert_null(fx->ms.token);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+}
+
 /* ---- out of memory ------------------------------------------------------ */
 
 /* With a locking store where another process put a fresh token: the
@@ -626,6 +647,7 @@ int main(void)
         T(test_invalid_grant_forget_load_fails),
         T(test_invalid_grant_forget_clear_fails),
         T(test_dead_token_in_new_store),
+        T(test_logout_clear_fails),
         T(test_oom_adopt),
     };
 
