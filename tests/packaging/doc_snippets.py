@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Compile every C snippet of the documentation: each fenced ```c block in
-README.md and docs/*.md, compiled alone (cc -c) against the public headers
+README.md and docs/*.md, and the EXAMPLE of each docs/man/*.3.scd page,
+compiled alone (cc -c) against the public headers
 with warnings as errors. A block right after a line `<!-- fragment -->`
 (blank lines allowed between) is not a whole translation unit and is
 skipped; the skipped ones are counted in the output. Prints TAP.
@@ -39,15 +40,35 @@ def snippets(path):
         i += 1
 
 
+def man_examples(path):
+    """Yield (first line number, code, False) for the ``` block of EXAMPLE."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    in_example = False
+    for i, line in enumerate(lines):
+        if line.startswith("# "):
+            in_example = line.strip() == "# EXAMPLE"
+        elif in_example and line.startswith("```"):
+            k = i + 1
+            while k < len(lines) and not lines[k].startswith("```"):
+                k += 1
+            # scdoc's literal blocks double each backslash
+            code = "\n".join(lines[i + 1:k]).replace("\\\\", "\\")
+            yield i + 2, code + "\n", False
+            return
+
+
 def main():
     root, build = sys.argv[1], sys.argv[2]
     cc = sys.argv[3] if len(sys.argv) > 3 else os.environ.get("CC", "cc")
     docs = [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md")))
+    docs += sorted(glob.glob(os.path.join(root, "docs", "man", "*.3.scd")))
     n = failed = skipped = 0
     with tempfile.TemporaryDirectory() as tmp:
         for doc in docs:
             rel = os.path.relpath(doc, root)
-            for line, code, fragment in snippets(doc):
+            found = man_examples(doc) if doc.endswith(".scd") else snippets(doc)
+            for line, code, fragment in found:
                 if fragment:
                     skipped += 1
                     print(f"# {rel}:{line}: a fragment, not compiled")
