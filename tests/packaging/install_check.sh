@@ -11,21 +11,11 @@ build_root=$1
 kind=${BBO_DEFAULT_LIBRARY:-both}
 source_dir=$(cd "$(dirname "$0")" && pwd)
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-note() { sed 's/^/# /'; }
-# run a command, its output as TAP comments; ok/not ok with the description
-check() {
-    local desc=$1; shift
-    if "$@" >"$stage/out" 2>&1; then ok "$desc"; else not_ok "$desc"; fi
-    note <"$stage/out"
-}
+trap 'rm -rf "$stage" "$tap_out"' EXIT
+. "$(dirname "$0")/tap.sh"
 
-if ! meson install -C "$build_root" --destdir "$stage/root" --no-rebuild --quiet >"$stage/out" 2>&1; then
-    note <"$stage/out"
+if ! meson install -C "$build_root" --destdir "$stage/root" --no-rebuild --quiet >"$tap_out" 2>&1; then
+    note <"$tap_out"
     echo "1..1"; echo "not ok 1 - meson install"; exit 1
 fi
 pc=$(find "$stage/root" -name bboauth.pc | head -n 1)
@@ -127,5 +117,4 @@ if [ "$kind" != shared ]; then
 fi
 
 echo "installed headers: $(find "$stage/root" -name '*.h' | wc -l)" | note
-echo "1..$n"
-exit $failed
+tap_end

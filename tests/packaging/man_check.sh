@@ -8,12 +8,9 @@
 set -uo pipefail
 root=$(cd "$1" && pwd)
 built=$(cd "$2" && pwd)
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
+. "$(dirname "$0")/tap.sh"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$tap_out"' EXIT
 
 while read -r src _; do
     page=${src%.scd}
@@ -53,5 +50,4 @@ else
     echo "$missing" | sed 's/^/# /'
 fi
 rm -f "$out.documented" "$out.exported"
-echo "1..$n"
-exit $failed
+tap_end

@@ -12,17 +12,8 @@ root=$(cd "$1" && pwd)
 libdir=$(cd "$(dirname "$2")" && pwd)
 version=$3
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-note() { sed 's/^/# /'; }
-check() {
-    local desc=$1; shift
-    if "$@" >"$work/out" 2>&1; then ok "$desc"; else not_ok "$desc"; fi
-    note <"$work/out"
-}
+trap 'rm -rf "$work" "$tap_out"' EXIT
+. "$(dirname "$0")/tap.sh"
 
 # a copy: setuptools writes build/ and *.egg-info next to pyproject.toml
 cp -r "$root/examples/python" "$work/src"
@@ -97,7 +88,6 @@ EOF
 
 check "test_python_ffi.py (a login and more against the mock) with the installed package" \
     "$py" "$root/tests/mock/with_mock.py" -- "$py" "$root/tests/integration/test_python_ffi.py"
-grep -cE '^ok ' "$work/out" | sed 's/^/subtests passed: /' | note
+grep -cE '^ok ' "$tap_out" | sed 's/^/subtests passed: /' | note
 
-echo "1..$n"
-exit $failed
+tap_end

@@ -8,17 +8,8 @@
 set -uo pipefail
 source_root=$(cd "$1" && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-note() { sed 's/^/# /'; }
-check() {
-    local desc=$1; shift
-    if "$@" >"$work/out" 2>&1; then ok "$desc"; else not_ok "$desc"; fi
-    note <"$work/out"
-}
+trap 'rm -rf "$work" "$tap_out"' EXIT
+. "$(dirname "$0")/tap.sh"
 
 parent=$work/parent
 mkdir -p "$parent/subprojects"
@@ -106,5 +97,4 @@ installs_on_request() {
 }
 check "-Dbboauth:install=true installs the library, headers and .pc" installs_on_request
 
-echo "1..$n"
-exit $failed
+tap_end
