@@ -379,6 +379,12 @@ static int ensure_schema(bbo_pg *pg, PGconn *conn)
 
 /* ---- the pool ----------------------------------------------------------- */
 
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static int connect_slot(bbo_pg *pg, pg_slot *slot)
 {
     char sql[96];
@@ -397,6 +403,7 @@ static int connect_slot(bbo_pg *pg, pg_slot *slot)
         slot->conn = NULL;
         return rc;
     }
+    PQsetNoticeProcessor(slot->conn, ignore_notice, NULL); /* "already exists, skipping" */
     /* every wait for a row lock is bounded, in and out of transactions */
     snprintf(sql, sizeof(sql), "SET lock_timeout = %lld", (long long)pg->lock_wait_ms);
     if ((rc = bbo__pg_exec(pg, slot->conn, sql, 0, NULL, NULL, NULL, 0, PGRES_COMMAND_OK, NULL,

@@ -357,6 +357,7 @@ static int write_token(pg_store *st, const unsigned char *sealed, size_t sealed_
                        int64_t obtained_at)
 {
     write_args a;
+    bool lost = false;
     int rc = BBO_EIO;
 
     memset(&a, 0, sizeof(a));
@@ -381,8 +382,11 @@ static int write_token(pg_store *st, const unsigned char *sealed, size_t sealed_
         a.values[3] = a.version;
         lock_failed(st);
         st->loaded = false;
+        lost = true;
     }
-    if ((rc = run_autocommit(st, write_autocommit, &a, true)) < 0)
+    /* a lock lost with its connection was likely a server restart: keep
+     * reconnecting a while, this token may be the only live one */
+    if ((rc = run_autocommit(st, write_autocommit, &a, lost)) < 0)
         return rc;
 done:
     if (a.conflict) {
