@@ -657,6 +657,41 @@ static void test_older_layout(void **state)
     bbo_store_free(store);
 }
 
+/* A URI works as well as key=value pairs, with or without connect_timeout. */
+static void test_uri_and_connect_timeout(void **state)
+{
+    fixture *f = *state;
+    PQconninfoOption *options = PQconninfoParse(pg_test_conninfo(), NULL), *o;
+    const char *host = NULL, *port = NULL;
+    char uri[512], pairs[512];
+    bbo_pg *by_uri = NULL;
+    bbo_store *one, *two;
+
+    assert_non_null(options);
+    for (o = options; o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+    }
+    assert_non_null(host);
+    assert_non_null(port);
+    snprintf(uri, sizeof(uri), "postgresql://bbo@/postgres?host=%s&port=%s", host, port);
+    snprintf(pairs, sizeof(pairs), "%s connect_timeout=5", pg_test_conninfo());
+    PQconninfoFree(options);
+    assert_rc(bbo_pg_new(&by_uri, uri, KEY), BBO_OK);
+    assert_rc(bbo_pg_set_table(by_uri, f->table), BBO_OK);
+    assert_rc(bbo_pg_new(&f->pg, pairs, KEY), BBO_OK);
+    assert_rc(bbo_pg_set_table(f->pg, f->table), BBO_OK);
+    one = new_store(by_uri, "grant-u");
+    two = new_store(f->pg, "grant-u");
+    save(one, ACCESS_A, REFRESH_A, (int64_t)time(NULL), BBO_OK);
+    assert_loads(two, ACCESS_A, REFRESH_A);
+    bbo_store_free(two);
+    bbo_store_free(one);
+    bbo_pg_free(by_uri);
+}
+
 /* ---- arguments ---------------------------------------------------------- */
 
 static void test_arguments(void **state)
@@ -703,6 +738,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_without_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uri_and_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arguments, setup, teardown),
     };
 
