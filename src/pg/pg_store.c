@@ -143,7 +143,9 @@ static int lock_row(pg_store *st, bool wait)
 
 static int take_lock(pg_store *st, bool wait)
 {
-    int64_t deadline = bbo__pg_now_ms() + st->pg->lock_wait_ms;
+    /* try_lock does not wait for a connection either: a session that
+     * tries serves its still-valid token meanwhile */
+    int64_t deadline = bbo__pg_now_ms() + (wait ? st->pg->lock_wait_ms : 0);
     int rc = BBO_OK, attempt;
 
     if (st->holding) /* a previous holder never unlocked: start over */

@@ -459,6 +459,9 @@ static void test_pool_wait_bounded(void **state)
     assert_rc(bbo__store_lock(holder), BBO_OK);
     assert_rc(bbo_store_load(other, &token), BBO_EBUSY);
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "pool"));
+    assert_rc(bbo__store_lock(other), BBO_EBUSY);
+    assert_rc(bbo__store_try_lock(other), BBO_EBUSY); /* without waiting */
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "pool"));
     /* the holder's own operations use its connection */
     assert_loads(holder, NULL, NULL);
     save(holder, ACCESS_A, REFRESH_A, (int64_t)time(NULL), BBO_OK);
