@@ -216,9 +216,12 @@ static int run_autocommit(pg_store *st, conn_op op, void *arg, bool persist)
     }
     for (;;) {
         if ((rc = bbo__pg_acquire(st->pg, deadline, &slot, &conn)) == BBO_OK) {
+            bool lost;
+
             rc = op(st, conn, arg);
-            bbo__pg_release(st->pg, slot, bbo__pg_conn_lost(conn));
-            if (rc == BBO_OK || !bbo__pg_conn_lost(conn))
+            lost = bbo__pg_conn_lost(conn);
+            bbo__pg_release(st->pg, slot, lost); /* closes a lost one */
+            if (rc == BBO_OK || !lost)
                 return rc;
         } else if (rc != BBO_EIO) {
             return rc;

@@ -554,6 +554,12 @@ static void test_server_restart(void **state)
     f->pg = new_pg(f, KEY, 0);
     store = new_store(f->pg, "grant-r");
     save(store, ACCESS_A, REFRESH_A, now, BBO_OK);
+    /* an idle pooled connection dies with the server: the next load finds
+     * it dead and goes on with a new one */
+    PQfinish(f->admin);
+    pg_test_ctl("restart -m fast");
+    f->admin = pg_test_connect();
+    assert_loads(store, ACCESS_A, REFRESH_A);
     assert_rc(bbo__store_lock(store), BBO_OK); /* held through the restart */
     PQfinish(f->admin);
     pg_test_ctl("restart -m fast");
