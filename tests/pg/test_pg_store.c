@@ -573,6 +573,29 @@ static void test_server_restart(void **state)
     assert_rc(bbo__store_unlock(store), BBO_OK);
     assert_loads(store, ACCESS_B, REFRESH_B);
     assert_int_equal(row_version(f, "grant-r"), 2);
+    /* a restart between the load and the save (a refresh in flight): the
+     * save reconnects and writes the token, nobody having saved since */
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_loads(store, ACCESS_B, REFRESH_B);
+    PQfinish(f->admin);
+    pg_test_ctl("restart -m fast");
+    f->admin = pg_test_connect();
+    save(store, ACCESS_A, REFRESH_A, now + 2, BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    assert_loads(store, ACCESS_A, REFRESH_A);
+    assert_int_equal(row_version(f, "grant-r"), 3);
+    /* the server is still away when the save comes: it keeps reconnecting
+     * (up to the lock wait) until the server is back */
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_loads(store, ACCESS_A, REFRESH_A);
+    PQfinish(f->admin);
+    pg_test_ctl("stop -m fast");
+    pg_test_ctl("start >/dev/null 2>&1 & sleep 0"); /* back in a moment */
+    save(store, ACCESS_B, REFRESH_B, now + 3, BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    f->admin = pg_test_connect();
+    assert_loads(store, ACCESS_B, REFRESH_B);
+    assert_int_equal(row_version(f, "grant-r"), 4);
     bbo_store_free(store);
 }
 
