@@ -278,9 +278,9 @@ static step *browser_get(browser *b, int kind, const char *target)
 {
     char request[2048];
     int n = snprintf(request, sizeof(request),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: bbo-test/1.0\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: bbo-test/1.0\r\n"
                      "Accept: text/html\r\nConnection: keep-alive\r\n\r\n",
-                     target, b->port);
+                     target, b->family == AF_INET6 ? "[::1]" : "127.0.0.1", b->port);
 
     assert_true(n > 0 && (size_t)n < sizeof(request));
     return browser_add(b, kind, request, (size_t)n);
@@ -942,8 +942,8 @@ static step *add_padded(browser *b, const fixture *f, size_t total)
     char head[256];
     char *request;
     int n = snprintf(head, sizeof(head),
-                     "GET /callback?code=%s&state=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ",
-                     CODE, f->state);
+                     "GET /callback?code=%s&state=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "X-Pad: ", CODE, f->state, b->port);
     step *s;
 
     assert_true(n > 0 && (size_t)n + 4 < total);
