@@ -77,8 +77,13 @@ BBO_EXTERN int bbo_loopback_launch_url(bbo_loopback *loopback, const bbo_authori
 /**
  * Wait for the browser's redirect and complete the authorization.
  *
- * Every connection is served at once, so none can hold up another; each
- * must send a complete request head within 2 seconds of being accepted
+ * On Linux, a connection that does not come from a process of this
+ * program's user (real or effective uid; under sudo as root, also
+ * SUDO_UID's), as the kernel's socket table says, is closed unanswered:
+ * another local user can neither fetch the launch URL nor bring a
+ * redirect. Every connection is served at once, so none can hold up
+ * another; each must send a complete request head within 2 seconds of
+ * being accepted
  * (else it is dropped: a browser's speculative preconnect, or a local
  * process stalling), and at most 32 are kept open (the oldest is dropped
  * for a new one). A request must be "GET <path> HTTP/1.x" with exactly

@@ -553,6 +553,106 @@ static conn *free_slot(waiter *w)
     return oldest;
 }
 
+#if defined(__linux__)
+/* `hex` as /proc/net/tcp{,6} prints an address: each 32-bit word of it as
+ * it lies in memory, printed as a number. */
+static bool proc_addr_equals(const char *hex, const struct sockaddr_storage *a)
+{
+    unsigned char want[16];
+    size_t words, i;
+
+    if (a->ss_family == AF_INET6) {
+        memcpy(want, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+        words = 4;
+    } else {
+        memcpy(want, &((const struct sockaddr_in *)a)->sin_addr, 4);
+        words = 1;
+    }
+    if (strlen(hex) != words * 8)
+        return false;
+    for (i = 0; i < words; i++) {
+        char part[9];
+        uint32_t word = 0;
+
+        memcpy(part, hex + i * 8, 8);
+        part[8] = '\0';
+        word = (uint32_t)strtoul(part, NULL, 16);
+        if (memcmp(&word, want + i * 4, 4) != 0)
+            return false;
+    }
+    return true;
+}
+
+static int port_of(const struct sockaddr_storage *a)
+{
+    return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+                                          : ((const struct sockaddr_in *)a)->sin_port);
+}
+
+/* The user owning the other end of loopback connection `fd`, from the
+ * kernel's socket table (SO_PEERCRED is for Unix sockets only). 1 found,
+ * 0 not there (closed already), -1 the table cannot be read. */
+static int peer_uid(int fd, unsigned long *uid)
+{
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof(local), plen = sizeof(peer);
+    char line[512];
+    FILE *fp;
+    int found = 0;
+
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
+        return 0;
+    if ((fp = fopen(local.ss_family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp", "re")) ==
+        NULL)
+        return -1;
+    while (!found && fgets(line, sizeof(line), fp)) {
+        char la[33], ra[33];
+        unsigned int lp, rp;
+        unsigned long u;
+
+        /* the client's socket: its local end is our peer, and back */
+        if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%x %*x %*x:%*x %*x:%*x %*x %lu",
+                   la, &lp, ra, &rp, &u) == 5 &&
+            (int)lp == port_of(&peer) && (int)rp == port_of(&local) &&
+            proc_addr_equals(la, &peer) && proc_addr_equals(ra, &local)) {
+            *uid = u;
+            found = 1;
+        }
+    }
+    fclose(fp);
+    return found;
+}
+#endif
+
+/*
+ * Whether the connection comes from a process of the user this program
+ * runs as (or, under sudo, of the user who ran sudo): another local user
+ * must not be able to bring a redirect, nor fetch the launch URL. Where
+ * the kernel's socket table cannot be read (not Linux), every local
+ * connection is served.
+ */
+static bool peer_is_ours(int fd)
+{
+#if defined(__linux__)
+    unsigned long uid;
+    const char *sudo_uid;
+    int found = peer_uid(fd, &uid);
+
+    if (found < 0)
+        return true;
+    if (!found)
+        return false; /* gone already: nothing to answer */
+    if (uid == (unsigned long)geteuid() || uid == (unsigned long)getuid())
+        return true;
+    sudo_uid = geteuid() == 0 ? getenv("SUDO_UID") : NULL;
+    return sudo_uid && *sudo_uid && strtoul(sudo_uid, NULL, 10) == uid;
+#else
+    (void)fd;
+    return true;
+#endif
+}
+
 /* Take every pending connection. Returns 1, or a final error. */
 static int accept_all(waiter *w)
 {
@@ -571,6 +671,10 @@ static int accept_all(waiter *w)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 return 1;
             return bbo__error_set(BBO_EIO, "accept failed: %s", strerror(errno));
+        }
+        if (!peer_is_ours(fd)) {
+            close(fd);
+            continue;
         }
         c = free_slot(w);
         c->fd = fd;

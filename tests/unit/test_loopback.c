@@ -1497,6 +1497,87 @@ static void test_launch_replaced(void **unused)
     fixture_close(&f);
 }
 
+/* The process that reads the launch URL, or just knows the state, from
+ * another user's account: its connections are not served. */
+typedef struct {
+    browser *b;
+    int ready_fd; /* the other user's process writes here when done */
+} after_other;
+
+static void *after_other_main(void *arg)
+{
+    after_other *a = arg;
+    char result;
+
+    while (read(a->ready_fd, &result, 1) < 0 && errno == EINTR)
+        ;
+    return browser_main(a->b);
+}
+
+static void test_wait_other_user(void **unused)
+{
+    fixture f;
+    browser b, evil;
+    after_other a;
+    char target[256], *code = NULL, *url;
+    const char *path;
+    int fds[2], status, rc;
+    pid_t pid;
+
+    (void)unused;
+    if (geteuid() != 0) {
+        skip_because("acting as another user needs root");
+        return;
+    }
+    fixture_open(&f, NULL);
+    url = launch_url(&f, &path);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* nobody: fetch the launch URL, then bring a redirect with the
+         * right state and a code of its own; report what came back */
+        char got = 0;
+        int i;
+
+        close(fds[0]);
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        browser_init(&evil, AF_INET, bbo_loopback_port(f.lb));
+        browser_get(&evil, SEND_AND_READ, path);
+        browser_get(&evil, SEND_AND_READ,
+                    callback_target(target, sizeof(target), "EVIL-CODE", f.state));
+        browser_main(&evil);
+        for (i = 0; i < evil.nsteps; i++)
+            if (evil.steps[i].response_len > 0)
+                got = 1;
+        (void)!write(fds[1], &got, 1);
+        _exit(got);
+    }
+    close(fds[1]);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    browser_get(&b, SEND_AND_READ, path);
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    a.b = &b;
+    a.ready_fd = fds[0];
+    assert_int_equal(pthread_create(&b.thread, NULL, after_other_main, &a), 0);
+    rc = bbo_loopback_wait(f.lb, f.auth, WAIT_MS, &code);
+    browser_finish(&b);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    close(fds[0]);
+    assert_rc(rc, BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    /* the other user got no answer at all, not even the redirect */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(response_status(&b.steps[0]), 302);
+    assert_page(&f, &b.steps[1], 200, "close this window");
+    bbo_free(url);
+    fixture_close(&f);
+}
+
 static void test_launch_invalid(void **unused)
 {
     fixture f;
@@ -1972,6 +2053,7 @@ int main(void)
         cmocka_unit_test(test_launch_redirects_once),
         cmocka_unit_test(test_launch_reused),
         cmocka_unit_test(test_launch_replaced),
+        cmocka_unit_test(test_wait_other_user),
         cmocka_unit_test(test_launch_invalid),
         cmocka_unit_test(test_launch_oom),
         cmocka_unit_test(test_browser_open_invalid),
