@@ -32,7 +32,13 @@ typedef struct transfer {
     int error;         /* set by a callback that stopped the transfer */
     bool may_resend;   /* GET, HEAD: libcurl may send it again on its own */
     int sends;         /* requests libcurl started for this transfer */
+    size_t header_bytes; /* of every answer head, 1xx included */
 } transfer;
+
+/* An answer's head is a few KB; more is a hostile or broken server, told
+ * apart here (BBO_EPROTOCOL) before libcurl's own 300 KB limit reports a
+ * receive error. */
+#define HEADERS_MAX (256 * 1024)
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_status;
@@ -51,6 +57,12 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata)
     size_t len = size * count;
     int error;
 
+    if (len > HEADERS_MAX - t->header_bytes) {
+        t->error = bbo__error_set(BBO_EPROTOCOL, "the server's answer has more than %d KiB of "
+                                                 "headers", HEADERS_MAX / 1024);
+        return 0;
+    }
+    t->header_bytes += len;
     if ((error = bbo_http_response_add_header_line(t->resp, data, len)) < 0) {
         /* a line the server got wrong is its fault, not an invalid argument */
         t->error = error == BBO_EINVAL
@@ -379,7 +391,7 @@ static int curl_send(const bbo_http_request *req, bbo_http_response *resp, void 
     struct curl_slist *headers = NULL;
     char errbuf[CURL_ERROR_SIZE];
     const char *method = bbo_http_request_method(req);
-    transfer t = { resp, BBO_OK, false, 0 };
+    transfer t = { resp, BBO_OK, false, 0, 0 };
     long status = 0;
     CURLcode rc;
     int error;

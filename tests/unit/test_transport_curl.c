@@ -360,11 +360,43 @@ static void test_proxy_never_for_loopback(void **unused)
     server_finish(&s);
 }
 
+/* Headers of 10 MB in all, each line short: refused once they pass the
+ * transport's 256 KiB, not kept in memory. */
+static void test_many_headers(void **unused)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
+    size_t line = 500, count = 20000, len = sizeof(head) - 1 + line * count + 4, i;
+    char *answer = malloc(len + 1), *p;
+    bbo_http_response *resp = NULL;
+    server s;
+    int rc;
+
+    (void)unused;
+    assert_non_null(answer);
+    memcpy(answer, head, sizeof(head) - 1);
+    p = answer + sizeof(head) - 1;
+    for (i = 0; i < count; i++, p += line) {
+        memset(p, 'v', line);
+        memcpy(p, "X-Many: ", 8);
+        memcpy(p + line - 2, "\r\n", 2);
+    }
+    memcpy(p, "\r\nok", 4);
+    server_start(&s, answer, len);
+    rc = get_from(&s, &resp);
+    server_finish(&s);
+    free(answer);
+    if (rc != BBO_EPROTOCOL)
+        fail_msg("got %d (%s), expected BBO_EPROTOCOL", rc, bbo_error_message(bbo_error_last()));
+    assert_null(resp);
+    printf("# %s\n", bbo_error_message(bbo_error_last()));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_http),
         cmocka_unit_test(test_huge_header),
+        cmocka_unit_test(test_many_headers),
         cmocka_unit_test(test_proxy_never_for_loopback),
     };
 
