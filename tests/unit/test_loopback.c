@@ -1310,6 +1310,42 @@ static void test_wait_wrong_host(void **unused)
     fixture_close(&f);
 }
 
+/* RFC 9207 through the receiver: a redirect naming another issuer, or
+ * naming one twice, is refused like a foreign state and the wait goes on. */
+static void test_wait_wrong_issuer(void **unused)
+{
+    fixture f;
+    browser b;
+    char target[512], *code = NULL;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    bbo_authorization_free(f.auth);
+    assert_rc(bbo_consumer_set_issuer(f.consumer, "https://bitbucket.example.com"), BBO_OK);
+    assert_rc(bbo_authorization_begin_ex(&f.auth, f.consumer, bbo_loopback_redirect_uri(f.lb), 0),
+              BBO_OK);
+    f.state = bbo_authorization_state(f.auth);
+    memcpy(f.wrong_state, f.state, 44);
+    f.wrong_state[10] = f.wrong_state[10] == 'A' ? 'B' : 'A';
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    snprintf(target, sizeof(target), "/callback?code=EVIL&state=%s&iss=https%%3A%%2F%%2Fevil",
+             f.state);
+    browser_get(&b, SEND_AND_READ, target);
+    snprintf(target, sizeof(target), "/callback?code=EVIL&state=%s&iss=https%%3A%%2F%%2F"
+             "bitbucket.example.com&iss=https%%3A%%2F%%2Fevil", f.state);
+    browser_get(&b, SEND_AND_READ, target);
+    snprintf(target, sizeof(target), "/callback?code=%s&state=%s&iss=https%%3A%%2F%%2F"
+             "bitbucket.example.com", CODE, f.state);
+    browser_get(&b, SEND_AND_READ, target);
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 400, "does not belong to the login in progress");
+    assert_page(&f, &b.steps[1], 400, "does not belong to the login in progress");
+    assert_page(&f, &b.steps[2], 200, "close this window");
+    fixture_close(&f);
+}
+
 /* The request head reader on its own: every route, and what it refuses. */
 static void test_classify(void **unused)
 {
@@ -2049,6 +2085,7 @@ int main(void)
         cmocka_unit_test(test_wait_flood_burst),
         cmocka_unit_test(test_wait_many_idle),
         cmocka_unit_test(test_wait_wrong_host),
+        cmocka_unit_test(test_wait_wrong_issuer),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_launch_redirects_once),
         cmocka_unit_test(test_launch_reused),
