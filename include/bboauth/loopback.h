@@ -119,16 +119,22 @@ BBO_EXTERN void bbo_loopback_free(bbo_loopback *loopback);
  * started with posix_spawnp. Does not wait for the browser. Printing the
  * URL is always the caller's fallback.
  *
- * What the browser gets: `url` as its only argument, which every local
- * user can read in /proc/PID/cmdline (pass the launch URL of
- * bbo_loopback_launch_url, not an authorization URL); this process's
+ * What the browser gets: one argument, which every local user can read
+ * in /proc/PID/cmdline. That is `url` itself, unless `url` has a "state"
+ * or "code_challenge" query parameter (an authorization URL): then it is
+ * a one-time "http://127.0.0.1:PORT/<random>" that a thread of this
+ * process answers, once, with a redirect to `url` (then it stops; it gives
+ * up after 5 minutes; on Linux only this user's processes are answered).
+ * Prefer bbo_loopback_launch_url with a receiver, whose wait also ends
+ * the login when the launch URL is fetched twice. Then this process's
  * environment without the variables that may hold secrets: every BBO_*
  * (BBO_CONSUMER_SECRET, ...) and every name containing SECRET, TOKEN,
  * PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, API_KEY, APIKEY, ACCESS_KEY or
  * PRIVATE_KEY (any case); no descriptor of the library (all are
  * close-on-exec).
  * @return 0, or BBO_EINVAL (NULL or not http(s)), BBO_EIO (nothing could
- *         be started), BBO_ENOMEM
+ *         be started, or no local port or thread for the redirect),
+ *         BBO_ECRYPTO, BBO_ENOMEM
  */
 BBO_EXTERN int bbo_browser_open(const char *url);
 

@@ -45,6 +45,9 @@ extern char **environ;
  * one (every connection in the table is still sending its head). */
 #define MAX_CONNECTIONS 32
 
+/* How long bbo_browser_open's one-time redirect waits for the browser. */
+#define REDIRECTOR_WAIT_MS 300000
+
 /* 128 random bits name the one-time launch path. */
 #define LAUNCH_BYTES 16
 
@@ -104,6 +107,20 @@ static int bind_loopback(bbo_loopback *lb, bool ipv6, int port)
     return BBO_OK;
 }
 
+/* Bind and listen; lb->host gets the Host header a browser will send. */
+static int listen_on(bbo_loopback *lb, bool ipv6, int port)
+{
+    char host[64];
+    int error;
+
+    if ((error = bind_loopback(lb, ipv6, port)) < 0)
+        return error;
+    snprintf(host, sizeof(host), "%s:%d", ipv6 ? "[::1]" : "127.0.0.1", lb->port);
+    if ((lb->host = bbo__strdup(host)) == NULL)
+        return bbo__error_oom();
+    return BBO_OK;
+}
+
 /* "http://127.0.0.1:80/x" asks for port 80; "http://127.0.0.1/x" for any
  * free port. bbo_url reports 80 for both, so look at the text. */
 static bool has_explicit_port(const char *url)
@@ -124,7 +141,6 @@ int bbo_loopback_new(bbo_loopback **out, const char *callback_url)
     bbo_loopback *lb = NULL;
     bbo_url url = { NULL, NULL, 0, NULL, NULL };
     const char *given = callback_url ? callback_url : "http://127.0.0.1/callback";
-    char host[64];
     bbo_buf uri = BBO_BUF_INIT;
     bool explicit_port, ipv6;
     int error;
@@ -149,15 +165,10 @@ int bbo_loopback_new(bbo_loopback **out, const char *callback_url)
         error = bbo__error_oom();
         goto done;
     }
-    if ((error = bind_loopback(lb, ipv6, explicit_port ? url.port : 0)) < 0)
+    if ((error = listen_on(lb, ipv6, explicit_port ? url.port : 0)) < 0)
         goto done;
-    snprintf(host, sizeof(host), "%s:%d", ipv6 ? "[::1]" : "127.0.0.1", lb->port);
-    if ((lb->host = bbo__strdup(host)) == NULL) {
-        error = bbo__error_oom();
-        goto done;
-    }
     if ((error = bbo__buf_puts(&uri, "http://")) < 0 ||
-        (error = bbo__buf_puts(&uri, host)) < 0 ||
+        (error = bbo__buf_puts(&uri, lb->host)) < 0 ||
         (error = bbo__buf_puts(&uri, lb->path)) < 0)
         goto done;
     lb->redirect_uri = uri.ptr;
@@ -181,12 +192,46 @@ int bbo_loopback_port(const bbo_loopback *lb)
     return lb ? lb->port : 0;
 }
 
-int bbo_loopback_launch_url(bbo_loopback *lb, const bbo_authorization *auth, char **out)
+/* Give `lb` a fresh launch path that redirects to `target` (a previous one
+ * stops working); *out gets the launch URL. */
+static int set_launch(bbo_loopback *lb, const char *target, char **out)
 {
-    char *token = NULL, *path = NULL, *target = NULL;
-    const char *redirect;
+    char *token = NULL, *path = NULL, *copy = NULL;
     bbo_buf url = BBO_BUF_INIT;
     int error;
+
+    if ((error = bbo__random_token(&token, LAUNCH_BYTES)) < 0)
+        goto done;
+    if ((error = bbo__buf_putc(&url, '/')) < 0 || (error = bbo__buf_puts(&url, token)) < 0)
+        goto done;
+    path = url.ptr;
+    url = (bbo_buf)BBO_BUF_INIT;
+    if ((copy = bbo__strdup(target)) == NULL) {
+        error = bbo__error_oom();
+        goto done;
+    }
+    if ((error = bbo__buf_puts(&url, "http://")) < 0 ||
+        (error = bbo__buf_puts(&url, lb->host)) < 0 || (error = bbo__buf_puts(&url, path)) < 0)
+        goto done;
+    bbo__free(lb->launch_path);
+    bbo__free(lb->launch_target);
+    lb->launch_path = path;
+    lb->launch_target = copy;
+    lb->launch_used = false;
+    path = copy = NULL;
+    *out = url.ptr;
+    url.ptr = NULL;
+done:
+    bbo__free(token);
+    bbo__free(path);
+    bbo__free(copy);
+    bbo__buf_dispose(&url);
+    return error;
+}
+
+int bbo_loopback_launch_url(bbo_loopback *lb, const bbo_authorization *auth, char **out)
+{
+    const char *redirect;
 
     if (!lb || !auth || !out)
         return bbo__error_set(BBO_EINVAL, "bbo_loopback_launch_url: NULL argument");
@@ -198,34 +243,7 @@ int bbo_loopback_launch_url(bbo_loopback *lb, const bbo_authorization *auth, cha
         return bbo__error_set(BBO_EINVAL, "bbo_loopback_launch_url: the authorization does not "
                                           "redirect to this receiver; begin it with "
                                           "bbo_loopback_redirect_uri");
-    if ((error = bbo__random_token(&token, LAUNCH_BYTES)) < 0)
-        goto done;
-    if ((error = bbo__buf_putc(&url, '/')) < 0 || (error = bbo__buf_puts(&url, token)) < 0)
-        goto done;
-    path = url.ptr;
-    url = (bbo_buf)BBO_BUF_INIT;
-    if ((target = bbo__strdup(bbo_authorization_url(auth))) == NULL) {
-        error = bbo__error_oom();
-        goto done;
-    }
-    if ((error = bbo__buf_puts(&url, "http://")) < 0 ||
-        (error = bbo__buf_puts(&url, lb->host)) < 0 || (error = bbo__buf_puts(&url, path)) < 0)
-        goto done;
-    /* a new launch URL replaces the previous one */
-    bbo__free(lb->launch_path);
-    bbo__free(lb->launch_target);
-    lb->launch_path = path;
-    lb->launch_target = target;
-    lb->launch_used = false;
-    path = target = NULL;
-    *out = url.ptr;
-    url.ptr = NULL;
-done:
-    bbo__free(token);
-    bbo__free(path);
-    bbo__free(target);
-    bbo__buf_dispose(&url);
-    return error;
+    return set_launch(lb, bbo_authorization_url(auth), out);
 }
 
 /* ------------------------------------------------------------------------
@@ -322,7 +340,8 @@ bbo__lb_route bbo__loopback_classify(const bbo__lb_routes *routes, const char *d
 {
     const char *blank = find_blank_line(data, len), *end, *line, *eol, *target = NULL;
     const char *host = NULL;
-    size_t target_len = 0, host_len = 0, path_len = strlen(routes->callback_path);
+    size_t target_len = 0, host_len = 0;
+    size_t path_len = routes->callback_path ? strlen(routes->callback_path) : 0;
     int host_count = 0;
 
     if (!blank)
@@ -345,7 +364,8 @@ bbo__lb_route bbo__loopback_classify(const bbo__lb_routes *routes, const char *d
     if (routes->launch_path && target_len == strlen(routes->launch_path) &&
         memcmp(target, routes->launch_path, target_len) == 0)
         return BBO__LB_LAUNCH;
-    if (target_len < path_len || memcmp(target, routes->callback_path, path_len) != 0 ||
+    if (!routes->callback_path || target_len < path_len ||
+        memcmp(target, routes->callback_path, path_len) != 0 ||
         (target_len > path_len && target[path_len] != '?'))
         return BBO__LB_NOT_FOUND;
     *target_out = target;
@@ -475,6 +495,8 @@ static int serve(waiter *w, conn *c)
         if (!lb->launch_used) {
             lb->launch_used = true;
             answer_redirect(c->fd, lb->launch_target);
+            if (!w->auth)
+                rc = BBO_OK; /* bbo_browser_open's redirector: its work is done */
             break;
         }
         /* Two requests for one launch link: another local program read it
@@ -737,17 +759,16 @@ static int wait_round(waiter *w, int64_t deadline, int timeout_ms)
     return rc;
 }
 
-int bbo_loopback_wait(bbo_loopback *lb, bbo_authorization *auth, int timeout_ms, char **code_out)
+/* Serve until a redirect completes `auth` (or, without `auth`, until the
+ * launch path was fetched), then close the listening socket. */
+static int run_receiver(bbo_loopback *lb, bbo_authorization *auth, int timeout_ms,
+                        char **code_out)
 {
     waiter *w;
     int64_t deadline;
     size_t i;
     int rc = 1;
 
-    if (!lb || !auth || !code_out || timeout_ms <= 0)
-        return bbo__error_set(BBO_EINVAL, "bbo_loopback_wait: invalid argument");
-    if (lb->fd < 0)
-        return bbo__error_set(BBO_EINVAL, "bbo_loopback_wait: the receiver was already used");
     if ((w = bbo__calloc(1, sizeof(*w))) == NULL) {
         rc = bbo__error_oom();
         goto done;
@@ -759,7 +780,7 @@ int bbo_loopback_wait(bbo_loopback *lb, bbo_authorization *auth, int timeout_ms,
     deadline = now_ms() + timeout_ms;
     while (rc == 1)
         rc = wait_round(w, deadline, timeout_ms);
-    if (rc == BBO_OK)
+    if (rc == BBO_OK && code_out)
         *code_out = w->code;
     for (i = 0; i < MAX_CONNECTIONS; i++)
         conn_close(&w->conns[i]);
@@ -768,6 +789,17 @@ done:
     close(lb->fd);
     lb->fd = -1;
     return rc;
+}
+
+int bbo_loopback_wait(bbo_loopback *lb, bbo_authorization *auth, int timeout_ms, char **code_out)
+{
+    if (!lb || !auth || !code_out || timeout_ms <= 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_loopback_wait: invalid argument");
+    if (lb->fd < 0)
+        return bbo__error_set(BBO_EINVAL, "bbo_loopback_wait: the receiver was already used");
+    if (!lb->path)
+        return bbo__error_set(BBO_EINVAL, "bbo_loopback_wait: not a receiver");
+    return run_receiver(lb, auth, timeout_ms, code_out);
 }
 
 void bbo_loopback_free(bbo_loopback *lb)
@@ -827,6 +859,47 @@ int bbo__browser_env(char *const *env, char ***out)
     return BBO_OK;
 }
 
+/* `url` has the query parameter that starts with `prefix` ("state="). */
+static bool has_param(const char *url, const char *prefix)
+{
+    const char *end = strchr(url, '#'), *p = strchr(url, '?');
+    size_t len = strlen(prefix);
+
+    while (p && (!end || p < end)) {
+        if (strncmp(p + 1, prefix, len) == 0)
+            return true;
+        p = strchr(p + 1, '&');
+    }
+    return false;
+}
+
+/* A one-time local URL that redirects to `target`, served by a receiver
+ * without a callback path (bbo_browser_open's redirector). */
+static int redirector_new(bbo_loopback **out, const char *target, char **local_url)
+{
+    bbo_loopback *lb;
+    int error;
+
+    if ((lb = bbo__calloc(1, sizeof(*lb))) == NULL)
+        return bbo__error_oom();
+    lb->fd = -1;
+    if ((error = listen_on(lb, false, 0)) < 0 || (error = set_launch(lb, target, local_url)) < 0) {
+        bbo_loopback_free(lb);
+        return error;
+    }
+    *out = lb;
+    return BBO_OK;
+}
+
+static void *redirector_main(void *arg)
+{
+    bbo_loopback *lb = arg;
+
+    (void)run_receiver(lb, NULL, REDIRECTOR_WAIT_MS, NULL);
+    bbo_loopback_free(lb);
+    return NULL;
+}
+
 static void *reap_child(void *arg)
 {
     pid_t pid = (pid_t)(intptr_t)arg;
@@ -844,8 +917,9 @@ int bbo_browser_open(const char *url)
     const char *fallback = "xdg-open";
 #endif
     const char *program = getenv("BROWSER");
-    char *argv[3], **envp = NULL;
-    pthread_t reaper;
+    char *argv[3], **envp = NULL, *local = NULL;
+    bbo_loopback *redirector = NULL;
+    pthread_t thread;
     pid_t pid;
     int error;
 
@@ -853,23 +927,41 @@ int bbo_browser_open(const char *url)
         return bbo__error_set(BBO_EINVAL, "bbo_browser_open: not an http(s) URL");
     if (!program || !*program || strchr(program, ' '))
         program = fallback;
+    /* every local user can read a browser's command line: an authorization
+     * URL (its state and PKCE challenge) is handed over through a one-time
+     * local redirect instead */
+    if ((has_param(url, "state=") || has_param(url, "code_challenge=")) &&
+        (error = redirector_new(&redirector, url, &local)) < 0)
+        return error;
     argv[0] = (char *)program;
-    argv[1] = (char *)url;
+    argv[1] = local ? local : (char *)url;
     argv[2] = NULL;
     /* the browser gets this process's environment without its secrets
      * (BBO_CONSUMER_SECRET, *_TOKEN, ...): it runs for hours and may start
      * helpers and extensions */
     if ((error = bbo__browser_env(environ, &envp)) < 0)
-        return error;
+        goto done;
     if (posix_spawnp(&pid, program, NULL, NULL, argv, envp) != 0) {
         error = bbo__error_set(BBO_EIO, "cannot start %s to open the browser", program);
         goto done;
     }
     /* reap the launcher whenever it exits, without making the caller wait
      * for a browser that may run for hours */
-    if (pthread_create(&reaper, NULL, reap_child, (void *)(intptr_t)pid) == 0)
-        pthread_detach(reaper);
+    if (pthread_create(&thread, NULL, reap_child, (void *)(intptr_t)pid) == 0)
+        pthread_detach(thread);
+    /* the browser's request waits in the listening socket's queue */
+    if (redirector) {
+        if (pthread_create(&thread, NULL, redirector_main, redirector) != 0) {
+            error = bbo__error_set(BBO_EIO, "cannot start a thread to hand the URL to the "
+                                            "browser");
+            goto done;
+        }
+        pthread_detach(thread);
+        redirector = NULL;
+    }
 done:
+    bbo_loopback_free(redirector);
+    bbo__free(local);
     bbo__free(envp);
     return error;
 }

@@ -2056,6 +2056,74 @@ static void test_browser_open_scrubs_env(void **unused)
     baseline_check(&base);
 }
 
+/* Fetch `path` from 127.0.0.1:`port` in this thread; the answer is in
+ * b->steps[0]. */
+static void fetch_now(browser *b, int port, const char *path)
+{
+    browser_init(b, AF_INET, port);
+    browser_get(b, SEND_AND_READ, path);
+    browser_main(b);
+    free(b->steps[0].request);
+    b->steps[0].request = NULL;
+}
+
+/* An authorization URL given to bbo_browser_open never reaches the
+ * browser's command line: the browser gets a one-time local URL that
+ * redirects to it. */
+static void test_browser_open_hides_authorization_url(void **unused)
+{
+    static const char *const urls[] = {
+        "https://bitbucket.org/site/oauth2/authorize?client_id=k&response_type=code"
+        "&state=S3cr3tState&code_challenge=Ch4llenge&code_challenge_method=S256",
+        "https://bb.example/authorize?client_id=k&code_challenge=Ch4llenge",
+        "https://bb.example/authorize?state=S3cr3tState",
+    };
+    baseline base = baseline_take();
+    sandbox s;
+    char path[256], prefix[64], location[512], *got;
+    size_t i;
+
+    (void)unused;
+    sandbox_open(&s);
+    sandbox_script(&s, "browser");
+    sandbox_path(&s, "browser", path, sizeof(path));
+    assert_int_equal(setenv("BROWSER", path, 1), 0);
+    for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        browser b;
+        int port = 0, n = 0;
+        const char *local;
+
+        assert_rc(bbo_browser_open(urls[i]), BBO_OK);
+        got = sandbox_wait(&s, "browser");
+        assert_null(strstr(got, "S3cr3t"));
+        assert_null(strstr(got, "Ch4llenge"));
+        assert_int_equal(strncmp(got, "1\nhttp://127.0.0.1:", 19), 0);
+        assert_int_equal(sscanf(got + 19, "%d%n", &port, &n), 1);
+        local = got + 19 + n;
+        assert_int_equal(strlen(local), 23);
+        snprintf(prefix, sizeof(prefix), "http://127.0.0.1:%d/", port);
+        /* another path, or a foreign Host, does not use it up */
+        fetch_now(&b, port, "/favicon.ico");
+        assert_int_equal(response_status(&b.steps[0]), 404);
+        fetch_now(&b, port, local);
+        assert_int_equal(response_status(&b.steps[0]), 302);
+        snprintf(location, sizeof(location), "\r\nLocation: %s\r\n", urls[i]);
+        assert_true(head_has(&b.steps[0], location));
+        free(got);
+        /* once: then nobody listens any more */
+        wait_single_thread();
+        assert_int_equal(listeners_on(port, NULL), 0);
+    }
+    /* other URLs reach the browser as they are */
+    assert_rc(bbo_browser_open("https://bb.example/x?xstate=1&a=b#state=c"), BBO_OK);
+    got = sandbox_wait(&s, "browser");
+    assert_string_equal(got, "1\nhttps://bb.example/x?xstate=1&a=b#state=c");
+    free(got);
+    wait_single_thread();
+    sandbox_close(&s);
+    baseline_check(&base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2099,6 +2167,7 @@ int main(void)
         cmocka_unit_test(test_browser_open_fallback),
         cmocka_unit_test(test_browser_env_filter),
         cmocka_unit_test(test_browser_open_scrubs_env),
+        cmocka_unit_test(test_browser_open_hides_authorization_url),
     };
 
     bbo_test_alloc_install();
