@@ -576,39 +576,30 @@ static conn *free_slot(waiter *w)
 }
 
 #if defined(__linux__)
-/* `hex` as /proc/net/tcp{,6} prints an address: each 32-bit word of it as
- * it lies in memory, printed as a number. */
-static bool proc_addr_equals(const char *hex, const struct sockaddr_storage *a)
+/* An address and port as /proc/net/tcp{,6} prints them: each 32-bit word
+ * of the address as it lies in memory, printed as a number, then ":PORT". */
+static void proc_address(char *out, size_t size, const struct sockaddr_storage *a)
 {
-    unsigned char want[16];
-    size_t words, i;
+    const unsigned char *bytes;
+    size_t words, i, n = 0;
+    int port;
 
     if (a->ss_family == AF_INET6) {
-        memcpy(want, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+        bytes = ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr;
         words = 4;
+        port = ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
     } else {
-        memcpy(want, &((const struct sockaddr_in *)a)->sin_addr, 4);
+        bytes = (const unsigned char *)&((const struct sockaddr_in *)a)->sin_addr;
         words = 1;
+        port = ntohs(((const struct sockaddr_in *)a)->sin_port);
     }
-    if (strlen(hex) != words * 8)
-        return false;
     for (i = 0; i < words; i++) {
-        char part[9];
-        uint32_t word = 0;
+        uint32_t word;
 
-        memcpy(part, hex + i * 8, 8);
-        part[8] = '\0';
-        word = (uint32_t)strtoul(part, NULL, 16);
-        if (memcmp(&word, want + i * 4, 4) != 0)
-            return false;
+        memcpy(&word, bytes + i * 4, 4);
+        n += (size_t)snprintf(out + n, size - n, "%08X", (unsigned int)word);
     }
-    return true;
-}
-
-static int port_of(const struct sockaddr_storage *a)
-{
-    return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
-                                          : ((const struct sockaddr_in *)a)->sin_port);
+    snprintf(out + n, size - n, ":%04X", (unsigned int)port);
 }
 
 /* The user owning the other end of loopback connection `fd`, from the
@@ -618,29 +609,28 @@ static int peer_uid(int fd, unsigned long *uid)
 {
     struct sockaddr_storage local, peer;
     socklen_t llen = sizeof(local), plen = sizeof(peer);
-    char line[512];
+    char line[512], ends[96], local_text[48];
     FILE *fp;
     int found = 0;
 
     if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
         getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
         return 0;
+    /* the client's socket: its local end is our peer, its remote end us */
+    proc_address(ends, sizeof(ends), &peer);
+    proc_address(local_text, sizeof(local_text), &local);
+    strcat(ends, " ");
+    strcat(ends, local_text);
     if ((fp = fopen(local.ss_family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp", "re")) ==
         NULL)
         return -1;
     while (!found && fgets(line, sizeof(line), fp)) {
-        char la[33], ra[33];
-        unsigned int lp, rp;
-        unsigned long u;
+        const char *at = strstr(line, ends);
 
-        /* the client's socket: its local end is our peer, and back */
-        if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%x %*x %*x:%*x %*x:%*x %*x %lu",
-                   la, &lp, ra, &rp, &u) == 5 &&
-            (int)lp == port_of(&peer) && (int)rp == port_of(&local) &&
-            proc_addr_equals(la, &peer) && proc_addr_equals(ra, &local)) {
-            *uid = u;
+        /* "  sl  local remote st tx:rx tr:when retrnsmt uid ..." */
+        if (at && at > line && at[-1] == ' ' && at[strlen(ends)] == ' ' &&
+            sscanf(at + strlen(ends), " %*x %*x:%*x %*x:%*x %*x %lu", uid) == 1)
             found = 1;
-        }
     }
     fclose(fp);
     return found;
