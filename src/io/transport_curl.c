@@ -264,8 +264,11 @@ static int transfer_error(CURL *easy, CURLcode rc, const transfer *t, const char
                                            : "after the request was sent", why);
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_WEIRD_SERVER_REPLY:
+        /* before anything was sent: a proxy scheme this libcurl lacks */
+        if (nothing_sent && rc == CURLE_UNSUPPORTED_PROTOCOL)
+            return bbo__error_set(BBO_EINVAL, "protocol not supported: %s", why);
         /* the URL's scheme was checked before the transfer and redirects
-         * are not followed: what libcurl refuses here is the answer
+         * are not followed, so what libcurl refuses here is the answer
          * ("Received HTTP/0.9 when not allowed": bytes that are not HTTP) */
         return bbo__error_set(BBO_EPROTOCOL, "the server's answer is not HTTP: %s", why);
 #if LIBCURL_VERSION_NUM >= 0x080600
