@@ -6,7 +6,7 @@ SPDX-License-Identifier: MIT (examples may be copied freely)
     consumer = bboauth.Consumer(KEY, SECRET)
     with bboauth.Client(consumer) as client, bboauth.Loopback() as lb:
         auth = bboauth.Authorization.begin(consumer, lb.redirect_uri)
-        bboauth.browser_open(auth.url)
+        bboauth.browser_open(lb.launch_url(auth))   # never auth.url: argv is public
         token = client.exchange_code(auth, lb.wait(auth, 300000))
         with bboauth.Session(client, token, bboauth.FileStore(PATH)) as s:
             print(s.user(), s.request("GET", "/user").status)
