@@ -602,38 +602,53 @@ static void proc_address(char *out, size_t size, const struct sockaddr_storage *
     snprintf(out + n, size - n, ":%04X", (unsigned int)port);
 }
 
+/* The line of /proc/net/tcp{,6} whose two ends are `ends` ("LOCAL REMOTE");
+ * 1 with *uid set when there is one. */
+static int table_entry(const char *line, const char *ends, unsigned long *uid)
+{
+    const char *at = strstr(line, ends);
+    size_t len = strlen(ends);
+    unsigned int state;
+
+    /* "  sl  local remote st tx:rx tr:when retrnsmt uid ..."; a socket in
+     * TIME_WAIT (6) is listed with uid 0 whoever had it */
+    return at && at > line && at[-1] == ' ' && at[len] == ' ' &&
+           sscanf(at + len, " %x %*x:%*x %*x:%*x %*x %lu", &state, uid) == 2 && state != 6;
+}
+
 /* The user owning the other end of loopback connection `fd`, from the
  * kernel's socket table (SO_PEERCRED is for Unix sockets only). 1 found,
- * 0 not there (closed already), -1 the table cannot be read. */
+ * 0 not there (closed already), -1 the table cannot be read or does not
+ * list this process's own end either (an emulated /proc, as on WSL 1). */
 static int peer_uid(int fd, unsigned long *uid)
 {
     struct sockaddr_storage local, peer;
     socklen_t llen = sizeof(local), plen = sizeof(peer);
-    char line[512], ends[96], local_text[48];
+    char line[512], theirs[96], ours[96], local_text[48], peer_text[48];
+    unsigned long our_uid;
+    bool listed = false;
     FILE *fp;
     int found = 0;
 
     if (getsockname(fd, (struct sockaddr *)&local, &llen) != 0 ||
         getpeername(fd, (struct sockaddr *)&peer, &plen) != 0)
         return 0;
-    /* the client's socket: its local end is our peer, its remote end us */
-    proc_address(ends, sizeof(ends), &peer);
     proc_address(local_text, sizeof(local_text), &local);
-    strcat(ends, " ");
-    strcat(ends, local_text);
+    proc_address(peer_text, sizeof(peer_text), &peer);
+    /* the client's socket: its local end is our peer, its remote end us */
+    snprintf(theirs, sizeof(theirs), "%s %s", peer_text, local_text);
+    snprintf(ours, sizeof(ours), "%s %s", local_text, peer_text);
     if ((fp = fopen(local.ss_family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp", "re")) ==
         NULL)
         return -1;
-    while (!found && fgets(line, sizeof(line), fp)) {
-        const char *at = strstr(line, ends);
-
-        /* "  sl  local remote st tx:rx tr:when retrnsmt uid ..." */
-        if (at && at > line && at[-1] == ' ' && at[strlen(ends)] == ' ' &&
-            sscanf(at + strlen(ends), " %*x %*x:%*x %*x:%*x %*x %lu", uid) == 1)
+    while ((!found || !listed) && fgets(line, sizeof(line), fp)) {
+        if (!found && table_entry(line, theirs, uid))
             found = 1;
+        else if (!listed && table_entry(line, ours, &our_uid))
+            listed = true;
     }
     fclose(fp);
-    return found;
+    return listed ? found : -1;
 }
 #endif
 
