@@ -31,24 +31,25 @@ typedef struct {
     pthread_t thread;
 } server;
 
-static int server_connections(server *s)
+/* A field of `s` the other thread writes. */
+static int locked_read(server *s, const int *field)
 {
-    int n;
+    int value;
 
     pthread_mutex_lock(&s->lock);
-    n = s->connections;
+    value = *field;
     pthread_mutex_unlock(&s->lock);
-    return n;
+    return value;
+}
+
+static int server_connections(server *s)
+{
+    return locked_read(s, &s->connections);
 }
 
 static int server_stopped(server *s)
 {
-    int stop;
-
-    pthread_mutex_lock(&s->lock);
-    stop = s->stop;
-    pthread_mutex_unlock(&s->lock);
-    return stop;
+    return locked_read(s, &s->stop);
 }
 
 /* Read a request head (or what comes within a second) from `fd`. */
