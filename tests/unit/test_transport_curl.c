@@ -183,7 +183,8 @@ static int get_from(const server *s, bbo_http_response **out)
  * Answers that are not HTTP
  */
 
-static void assert_not_http(const char *answer, size_t len)
+/* A server answering `answer` gets BBO_EPROTOCOL, and no response. */
+static void assert_refused(const char *answer, size_t len)
 {
     server s;
     bbo_http_response *resp = NULL;
@@ -205,10 +206,10 @@ static void test_not_http(void **unused)
     static const char tls[] = "\x16\x03\x03\x00\x2a\x02\x00\x00\x26\x03\x03garbage-bytes-here";
 
     (void)unused;
-    assert_not_http("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", 32);
-    assert_not_http(tls, sizeof(tls) - 1);
-    assert_not_http("<html><body>hello</body></html>\r\n\r\n", 35);
-    assert_not_http("220 smtp.example ESMTP ready\r\n", 30);
+    assert_refused("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", 32);
+    assert_refused(tls, sizeof(tls) - 1);
+    assert_refused("<html><body>hello</body></html>\r\n\r\n", 35);
+    assert_refused("220 smtp.example ESMTP ready\r\n", 30);
 }
 
 /* A header line of 10 MB: the server's fault, not a lack of memory. */
@@ -217,26 +218,16 @@ static void test_huge_header(void **unused)
     static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Big: ";
     size_t big = 10 * 1024 * 1024, len = sizeof(head) - 1 + big + 8;
     char *answer = malloc(len);
-    bbo_http_response *resp = NULL;
-    server s;
-    int rc;
 
     (void)unused;
     assert_non_null(answer);
     memcpy(answer, head, sizeof(head) - 1);
     memset(answer + sizeof(head) - 1, 'a', big);
     memcpy(answer + len - 8, "\r\n\r\nok", 6);
-    len -= 2;
-    server_start(&s, answer, len);
-    rc = get_from(&s, &resp);
-    server_finish(&s);
+    assert_refused(answer, len - 2);
     free(answer);
-    if (rc != BBO_EPROTOCOL)
-        fail_msg("got %d (%s), expected BBO_EPROTOCOL", rc, bbo_error_message(bbo_error_last()));
-    assert_null(resp);
     /* libcurl's own words say what was wrong */
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "header"));
-    printf("# %s\n", bbo_error_message(bbo_error_last()));
 }
 
 /* ------------------------------------------------------------------------
@@ -368,9 +359,6 @@ static void test_many_headers(void **unused)
     static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
     size_t line = 500, count = 20000, len = sizeof(head) - 1 + line * count + 4, i;
     char *answer = malloc(len + 1), *p;
-    bbo_http_response *resp = NULL;
-    server s;
-    int rc;
 
     (void)unused;
     assert_non_null(answer);
@@ -382,14 +370,9 @@ static void test_many_headers(void **unused)
         memcpy(p + line - 2, "\r\n", 2);
     }
     memcpy(p, "\r\nok", 4);
-    server_start(&s, answer, len);
-    rc = get_from(&s, &resp);
-    server_finish(&s);
+    assert_refused(answer, len);
     free(answer);
-    if (rc != BBO_EPROTOCOL)
-        fail_msg("got %d (%s), expected BBO_EPROTOCOL", rc, bbo_error_message(bbo_error_last()));
-    assert_null(resp);
-    printf("# %s\n", bbo_error_message(bbo_error_last()));
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "KiB of headers"));
 }
 
 int main(void)
