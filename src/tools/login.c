@@ -103,7 +103,10 @@ static int forward_paste(const char *redirect_uri, int port, const char *line)
     tool_buf_add(&req, path ? path : "/", path ? strcspn(path, "?#") : 1);
     tool_buf_add(&req, "?", 1);
     tool_buf_add(&req, query, qlen);
-    tool_buf_puts(&req, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    tool_buf_puts(&req, " HTTP/1.1\r\nHost: ");
+    snprintf(answer, sizeof(answer), "127.0.0.1:%d", port); /* as the redirect_uri names it */
+    tool_buf_puts(&req, answer);
+    tool_buf_puts(&req, "\r\nConnection: close\r\n\r\n");
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
         send(fd, req.ptr, req.len, MSG_NOSIGNAL) == (ssize_t)req.len &&
         (n = recv(fd, answer, sizeof(answer) - 1, MSG_WAITALL)) > 12) {

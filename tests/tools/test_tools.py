@@ -307,6 +307,27 @@ def test_secret_sources(home):
         home.bbo("logout", "--profile", name, "--forget")
 
 
+def test_single_flight(home):
+    """Processes needing a refresh of one grant at once: one refresh in all."""
+    control("/config", {"access_ttl": 30})  # due at once: the margin is 60 s
+    r = home.bbo("token", "--refresh")
+    control("/config", {"access_ttl": 7200})
+    ok(r.returncode == 0, "a token that is due", both(r))
+    before, _ = refreshes()
+    env = dict(home.env)
+    procs = [subprocess.Popen([BBO, "token"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=HANG_GUARD) for p in procs]
+    after, replays = refreshes()
+    tokens = {o[0] for o in outs}
+    SECRETS.extend(tokens)
+    ok(all(p.returncode == 0 for p in procs) and len(tokens) == 1 and after == before + 1
+       and replays == 0, "four bbo token processes at once: one refresh, one token, no replay",
+       f"refreshes {after - before}, replays {replays}, tokens {len(tokens)}, "
+       f"{[o[1] for o in outs]}")
+
+
 def test_paste_back(home):
     """--no-browser: the person opens the URL elsewhere and pastes where it ended."""
     env = dict(home.env, BBO_CONSUMER_KEY=KEY, BBO_CONSUMER_SECRET=SECRET)
@@ -519,7 +540,7 @@ def run_git(home, server):
 
 def main():
     tests = [test_usage, test_secret_on_argv, test_login_status_token_api, test_secret_sources,
-             test_paste_back, test_credential_protocol, test_git]
+             test_single_flight, test_paste_back, test_credential_protocol, test_git]
     home = Home()
     try:
         for t in tests:
