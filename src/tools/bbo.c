@@ -757,12 +757,24 @@ static int cmd_logout(int argc, char **argv)
     return rc;
 }
 
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
-    const char *cmd;
+    int rc;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     tool_prog = "bbo";
+    tool_env_secret = tool_take_env_secret("BBO_CONSUMER_SECRET");
+    rc = run(argc, argv);
+    tool_free_secret(tool_env_secret);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
+    const char *cmd;
+
     if (argc < 2) {
         fputs(main_help, stderr);
         return TOOL_EXIT_USAGE;

@@ -222,6 +222,8 @@ int main(int argc, char **argv)
     int i, r;
 
     tool_prog = "git-credential-bboauth";
+    /* not needed here (the secret is kept with the tokens): out of sight */
+    tool_free_secret(tool_take_env_secret("BBO_CONSUMER_SECRET"));
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(help, stdout);

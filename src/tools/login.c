@@ -377,7 +377,8 @@ static char *read_secret(const login_opts *o, const tool_profile *p, int key_cha
             return NULL;
         }
         secret[strcspn(secret, "\r\n")] = 0;
-    } else if ((secret = tool_take_env_secret("BBO_CONSUMER_SECRET")) != NULL) {
+    } else if (tool_env_secret) {
+        secret = tool_strdup(tool_env_secret);
         return secret;
     } else if (!key_changed && tool_secret_load(p, &stored) == 0 && stored) {
         fprintf(stderr, "      using the consumer secret kept from the last login\n");

@@ -237,11 +237,19 @@ int tool_secret_clear(const tool_profile *p)
 
 const char *tool_ca_file(const tool_profile *p)
 {
-    const char *env = getenv("BBO_CA_FILE");
+    /* then the variables curl and OpenSSL programs honour */
+    static const char *const vars[] = { "BBO_CA_FILE", "CURL_CA_BUNDLE", "SSL_CERT_FILE" };
+    size_t i;
 
     if (p && p->ca_file)
         return p->ca_file;
-    return env && *env ? env : NULL;
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+
+        if (v && *v)
+            return v;
+    }
+    return NULL;
 }
 
 int tool_consumer_new(const tool_profile *p, const char *secret, bbo_consumer **out)

@@ -71,6 +71,9 @@ int tool_option(int argc, char **argv, int *i, const char *name, const char **va
 int tool_unknown_option(const char *command, const char *arg); /* prints; usage exit code */
 /* A secret from the environment: copied, then wiped and unset there. */
 char *tool_take_env_secret(const char *name);
+/* BBO_CONSUMER_SECRET, taken out of the environment first thing by main()
+ * (so no child, a browser included, inherits it); NULL when unset. */
+extern char *tool_env_secret;
 
 /* A growing text buffer; out of memory exits. */
 typedef struct tool_buf {

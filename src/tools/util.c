@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 const char *tool_prog = "bbo";
+char *tool_env_secret = NULL;
 
 void tool_wipe(void *p, size_t n)
 {
