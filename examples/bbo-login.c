@@ -294,7 +294,7 @@ static int login(const options *o, bbo_client *client)
     bbo_authorization *auth = NULL;
     bbo_session *session = NULL;
     bbo_token *token = NULL, *before = NULL, *after = NULL;
-    char *code = NULL;
+    char *code = NULL, *launch = NULL;
     int rc = 1;
 
     if (bbo_loopback_new(&lb, o->callback) < 0) {
@@ -306,8 +306,14 @@ static int login(const options *o, bbo_client *client)
         fail("authorization");
         goto done;
     }
-    printf("[1/5] open this URL to log in:\n      %s\n", bbo_authorization_url(auth));
-    if (!o->no_browser && bbo_browser_open(bbo_authorization_url(auth)) < 0)
+    /* the browser's command line is readable by every local user: it gets
+     * a one-time local URL that redirects to the authorization URL */
+    if (bbo_loopback_launch_url(lb, auth, &launch) < 0) {
+        fail("launch URL");
+        goto done;
+    }
+    printf("[1/5] open this URL to log in:\n      %s\n", launch);
+    if (!o->no_browser && bbo_browser_open(launch) < 0)
         printf("      (no browser could be started: open it by hand)\n");
     printf("[2/5] waiting for the redirect on %s\n", bbo_loopback_redirect_uri(lb));
     if (bbo_loopback_wait(lb, auth, o->timeout_s * 1000, &code) < 0) {
@@ -340,6 +346,7 @@ static int login(const options *o, bbo_client *client)
     rc = 0;
 done:
     bbo_free(code);
+    bbo_free(launch);
     bbo_token_free(token);
     bbo_token_free(before);
     bbo_token_free(after);

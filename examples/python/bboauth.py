@@ -111,6 +111,7 @@ _SIGNATURES = {
     "bbo_loopback_redirect_uri": (_S, [_P]),
     "bbo_loopback_port": (c_int, [_P]),
     "bbo_loopback_wait": (c_int, [_P, _P, c_int, _PP]),
+    "bbo_loopback_launch_url": (c_int, [_P, _P, _PP]),
     "bbo_loopback_free": (None, [_P]),
     "bbo_browser_open": (c_int, [_S]),
     "bbo_file_store_new": (c_int, [_PP, _S, _S]),
@@ -435,6 +436,11 @@ class Loopback(_Object):
 
     redirect_uri = property(lambda self: _text(lib.bbo_loopback_redirect_uri(self.ptr)))
     port = property(lambda self: lib.bbo_loopback_port(self.ptr))
+
+    def launch_url(self, auth):
+        """A one-time local URL for the browser (its command line is public:
+        never give it auth.url); redirects once to the authorization URL."""
+        return _out_string(lib.bbo_loopback_launch_url, self.ptr, auth.ptr)
 
     def wait(self, auth, timeout_ms=300000):
         """Block (GIL released) until the redirect comes; returns the code."""

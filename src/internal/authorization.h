@@ -14,6 +14,7 @@ struct bbo_authorization {
     char *redirect_uri;  /* as sent to authorize, or NULL */
     bool implicit;
     bool completed;      /* a callback was accepted: a second one is refused */
+    char *issuer;        /* the consumer's expected iss (RFC 9207), or NULL */
 };
 
 #endif

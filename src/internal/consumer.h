@@ -17,6 +17,7 @@ struct bbo_consumer {
     char *api_base_url;  /* no trailing '/' */
     bool data_center;
     bbo_client_auth client_auth;
+    char *issuer;        /* RFC 9207 issuer a callback's iss must equal, or NULL */
 };
 
 #endif
