@@ -478,7 +478,7 @@ int bbo_cmd_login(int argc, char **argv)
     bbo_session *session = NULL;
     bbo_token *token = NULL;
     char *secret = NULL, *code = NULL, *callback = NULL, *user = NULL, *scopes = NULL;
-    char *old_key = NULL, label[4200], when[32];
+    char *old_key = NULL, *launch = NULL, label[4200], when[32];
     const char *ca, *url;
     int rc, exists, paste;
 
@@ -521,12 +521,24 @@ int bbo_cmd_login(int argc, char **argv)
         goto done;
     }
     url = bbo_authorization_url(auth);
-    fprintf(stderr, "[1/4] open this address in a browser and grant access:\n\n    %s\n\n", url);
     paste = o.no_browser;
-    if (!o.no_browser) {
-        if (bbo_browser_open(url) < 0) {
-            fprintf(stderr, "      no browser could be started (%s): open the address by "
-                            "hand\n", bbo_error_message(bbo_error_last()));
+    if (o.no_browser) {
+        /* the person opens it anywhere: the terminal is theirs alone */
+        fprintf(stderr, "[1/4] open this address in a browser (on any machine) and grant "
+                        "access:\n\n    %s\n\n", url);
+    } else if ((rc = bbo_loopback_launch_url(lb, auth, &launch)) < 0) {
+        rc = tool_fail(p.name, "authorization", rc);
+        goto done;
+    } else {
+        /* the browser's command line is readable by every local user: it
+         * gets a one-time local address, never the state or the challenge */
+        fprintf(stderr, "[1/4] log in and grant access in the browser; if none opens, open "
+                        "this address on this machine (it works once):\n\n    %s\n\n",
+                launch);
+        if (bbo_browser_open(launch) < 0) {
+            fprintf(stderr, "      no browser could be started (%s); from another machine, "
+                            "open this address instead, then paste where the browser ended "
+                            "here:\n\n    %s\n\n", bbo_error_message(bbo_error_last()), url);
             paste = 1;
         } else {
             fprintf(stderr, "      (a browser was started for it)\n");
@@ -587,6 +599,7 @@ int bbo_cmd_login(int argc, char **argv)
     rc = TOOL_EXIT_OK;
 done:
     bbo_free(code);
+    bbo_free(launch);
     bbo_free(user);
     bbo_free(scopes);
     bbo_token_free(token);

@@ -2,7 +2,7 @@
 """A stand-in browser that first writes down what it was given.
 
 BROWSER=tests/tools/recording_browser.py: records its argv and environment
-(JSON) in $BBO_TEST_BROWSER_RECORD, then behaves as tests/mock/fake_browser.py
+(JSON) in $TOOLS_TEST_BROWSER_RECORD, then behaves as tests/mock/fake_browser.py
 (visits the URL, follows the mock's redirect to the loopback receiver).
 The tests check that no secret reached the browser."""
 import json
@@ -11,7 +11,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 os.dup2(2, 1)  # its progress lines are not the program's results
-record = os.environ.get("BBO_TEST_BROWSER_RECORD")
+record = os.environ.get("TOOLS_TEST_BROWSER_RECORD")
 if record:
     with open(record, "w", encoding="utf-8") as f:
         json.dump({"argv": sys.argv, "env": dict(os.environ)}, f)

@@ -82,7 +82,7 @@ class Home:
         env.update({
             "HOME": self.dir,
             "BROWSER": os.path.join(HERE, "recording_browser.py"),
-            "BBO_TEST_BROWSER_RECORD": self.record,
+            "TOOLS_TEST_BROWSER_RECORD": self.record,
             "PATH": os.path.dirname(HELPER) + os.pathsep + env.get("PATH", "/usr/bin:/bin"),
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
@@ -183,9 +183,9 @@ def test_login_status_token_api(home):
     r = home.login("--scopes", "account repository:write")
     ok(r.returncode == 0 and "as bbo-tester" in r.stdout, "bbo login (browser, loopback)",
        both(r))
-    ok("[1/4]" in r.stderr and BASE + "/site/oauth2/authorize?" in r.stderr
+    ok("[1/4]" in r.stderr and "    http://127.0.0.1:" in r.stderr
        and "as bbo-tester" not in r.stderr,
-       "progress and the URL on stderr, the result on stdout", both(r))
+       "progress and the (one-time local) URL on stderr, the result on stdout", both(r))
     ok("scopes:" in r.stdout and "account" in r.stdout, "login says which scopes", r.stdout)
 
     with open(home.record, encoding="utf-8") as f:
@@ -195,6 +195,11 @@ def test_login_status_token_api(home):
     ok(not leaked and "BBO_CONSUMER_SECRET" not in seen["env"],
        "the consumer secret in the environment is not inherited by the browser",
        f"leaked in {leaked}")
+    argv = " ".join(seen["argv"][1:])
+    ok(argv.startswith("http://127.0.0.1:") and "state=" not in argv and "code_challenge"
+       not in argv and BASE not in argv,
+       "the browser's command line holds a one-time local URL, not the authorization URL",
+       argv[:80])
 
     r = home.bbo("status", "--json")
     try:
@@ -288,9 +293,17 @@ def test_secret_sources(home):
     with open(sfile, "w", encoding="utf-8") as f:
         f.write(SECRET + "\n")
     os.chmod(sfile, 0o600)
+    if os.path.exists(home.record):
+        os.unlink(home.record)
     r = home.bbo("login", "--profile", "fromfile", "--bitbucket", BASE, "--ca-file", CA,
-                 "--key", KEY, "--secret-file", sfile)
+                 "--key", KEY, "--secret-file", sfile,
+                 env={"BBO_CONSUMER_SECRET": "another-secret-in-the-environment"})
     ok(r.returncode == 0, "login with --secret-file", both(r))
+    with open(home.record, encoding="utf-8") as f:
+        seen = json.load(f)["env"]
+    ok("BBO_CONSUMER_SECRET" not in seen and
+       not any("another-secret-in" in v for v in seen.values()),
+       "with --secret-file too, BBO_CONSUMER_SECRET does not reach the browser")
     r = home.bbo("login", "--profile", "fromstdin", "--bitbucket", BASE, "--ca-file", CA,
                  "--key", KEY, input=SECRET + "\n")
     ok(r.returncode == 0, "login with the secret on standard input", both(r))
