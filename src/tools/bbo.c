@@ -192,6 +192,13 @@ static void status_json(tool_buf *b, const tool_profile *p, const status_row *r,
     tool_buf_json_string(b, p->bitbucket);
     tool_buf_puts(b, ",\"api\":");
     tool_buf_json_string(b, api);
+    tool_buf_puts(b, ",\"host\":");
+    {
+        char scheme[16], host[512];
+
+        tool_buf_json_string(b, tool_url_host(p->bitbucket, scheme, sizeof(scheme), host,
+                                              sizeof(host)) == 0 ? host : NULL);
+    }
     tool_buf_puts(b, ",\"git_host\":");
     tool_buf_json_string(b, p->git_host);
     tool_buf_puts(b, ",\"consumer_key\":");
@@ -291,26 +298,23 @@ static int cmd_status(int argc, char **argv)
     const char *only = NULL, *v;
     char **names = NULL;
     size_t count = 0, i;
-    int json = 0, check = 0, rc = TOOL_EXIT_OK, r;
+    int json = 0, check = 0, rc = TOOL_EXIT_OK, r, a;
     int64_t now = (int64_t)time(NULL);
     tool_buf b = { 0 };
 
-    for (i = 0; i < (size_t)argc; i++) {
-        int ii = (int)i;
-
-        if (help_asked(argv[i], status_help))
+    for (a = 0; a < argc; a++) {
+        if (help_asked(argv[a], status_help))
             return TOOL_EXIT_OK;
-        if (strcmp(argv[i], "--json") == 0)
+        if (strcmp(argv[a], "--json") == 0)
             json = 1;
-        else if (strcmp(argv[i], "--check") == 0)
+        else if (strcmp(argv[a], "--check") == 0)
             check = 1;
-        else if ((r = tool_option(argc, argv, &ii, "--profile", &v)) != 0) {
+        else if ((r = tool_option(argc, argv, &a, "--profile", &v)) != 0) {
             if (r < 0)
                 return TOOL_EXIT_USAGE;
             only = v;
-            i = (size_t)ii;
         } else
-            return tool_unknown_option("status", argv[i]);
+            return tool_unknown_option("status", argv[a]);
     }
     if (only) {
         if (!tool_profile_name_ok(only)) {

@@ -10,6 +10,7 @@ libsecret or those programs are missing. TAP on stdout.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,9 @@ def ok(cond, name, why=""):
     if not cond and why:
         secret = os.environ.get("BBMOCK_SECRET", "")
         for line in str(why).splitlines()[-12:]:
-            print("#   " + (line.replace(secret, "<secret>") if secret else line), flush=True)
+            line = line.replace(secret, "<secret>") if secret else line
+            line = re.sub(r"[A-Za-z0-9_.~+/-]{40,}=*", "<token?>", line)
+            print("#   " + line, flush=True)
 
 
 def refreshes():

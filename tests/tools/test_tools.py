@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -48,11 +49,15 @@ def ok(cond, name, why=""):
 SECRETS = [SECRET]
 
 
+TOKEN_LIKE = re.compile(r"[A-Za-z0-9_.~+/-]{40,}=*")
+
+
 def scrub(text):
+    """Diagnostics never show a secret, nor anything that looks like a token."""
     for s in SECRETS:
         if s:
             text = text.replace(s, "<secret>")
-    return text
+    return TOKEN_LIKE.sub("<token?>", text)
 
 
 def control(path, payload=None):
@@ -211,8 +216,9 @@ def test_login_status_token_api(home):
     ok(r.returncode == 0, "bbo status --json: exit 0", both(r))
     ok(prof["name"] == "default" and prof["user"] == "bbo-tester" and prof["logged_in"],
        "status: profile, user, logged in", r.stdout)
-    ok(prof["git_host"] == MOCK_HOST and prof["bitbucket"] == BASE
-       and prof["api"] == BASE + "/2.0", "status: server, API and git host", r.stdout)
+    ok(prof["git_host"] == MOCK_HOST and prof["host"] == MOCK_HOST
+       and prof["bitbucket"] == BASE and prof["api"] == BASE + "/2.0",
+       "status: server, API and git host", r.stdout)
     ok(set(prof["scopes"]) >= {"account", "repository:write"},
        "status: scopes as a list", r.stdout)
     ok(prof["refresh_token"] is True and prof["access_token"]["expires_in"] > 0
@@ -339,6 +345,53 @@ def test_single_flight(home):
        and replays == 0, "four bbo token processes at once: one refresh, one token, no replay",
        f"refreshes {after - before}, replays {replays}, tokens {len(tokens)}, "
        f"{[o[1] for o in outs]}")
+
+
+def test_other_servers(home):
+    """Data Center, a plain-http Cloud-shaped server on this machine, short-lived tokens."""
+    r = home.bbo("login", "--profile", "dc", "--data-center", BASE, "--ca-file", CA,
+                 "--scopes", "REPO_WRITE", env={"BBO_CONSUMER_KEY": KEY,
+                                                "BBO_CONSUMER_SECRET": SECRET})
+    ok(r.returncode == 0 and "Bitbucket Data Center" in r.stdout and "bbo-tester" in r.stdout,
+       "bbo login --data-center", both(r))
+    r = home.bbo("status", "--profile", "dc", "--json")
+    prof = json.loads(r.stdout)["profiles"][0] if r.stdout else {}
+    ok(prof.get("kind") == "data-center" and prof.get("api") == BASE + "/rest/api/latest"
+       and prof.get("git_host") == MOCK_HOST and "REPO_WRITE" in prof.get("scopes", []),
+       "status of a Data Center profile", r.stdout)
+    r = home.bbo("api", "--profile", "dc", "/application-properties")
+    ok(r.returncode == 0, "bbo api on Data Center", both(r))
+    home.bbo("logout", "--profile", "dc", "--forget")
+
+    plain = "http://127.0.0.1:" + os.environ["BBMOCK_PLAIN_PORT"]
+    r = home.bbo("login", "--profile", "plain", "--bitbucket", plain,
+                 env={"BBO_CONSUMER_KEY": KEY, "BBO_CONSUMER_SECRET": SECRET})
+    ok(r.returncode == 0, "bbo login --bitbucket http://127.0.0.1:PORT (this machine only)",
+       both(r))
+    r = credential(home, "get", [("protocol", "http"),
+                                 ("host", "127.0.0.1:" + os.environ["BBMOCK_PLAIN_PORT"])])
+    ok("username=x-token-auth" in r.stdout,
+       "the profile answers git for the --bitbucket URL's host and port", r.stderr)
+    r = home.bbo("login", "--profile", "remote", "--bitbucket", "http://bitbucket.example")
+    ok(r.returncode == 2 and "https" in r.stderr, "plain http to another machine is refused",
+       both(r))
+
+    # tokens that expire within the refresh margin: every use refreshes, once
+    control("/config", {"access_ttl": 5})
+    try:
+        home.bbo("token", "--profile", "plain", "--refresh")  # now a 5-second token
+        for what, run in (("bbo token", lambda: home.bbo("token", "--profile", "plain")),
+                          ("git-credential-bboauth get", lambda: credential(
+                              home, "get", [("protocol", "http"), ("host", "127.0.0.1:" +
+                                            os.environ["BBMOCK_PLAIN_PORT"])]))):
+            before, _ = refreshes()
+            r = run()
+            after, replays = refreshes()
+            ok(r.returncode == 0 and after - before == 1 and replays == 0,
+               f"{what} with a token about to expire: one refresh", r.stderr)
+    finally:
+        control("/config", {"access_ttl": 7200})
+    home.bbo("logout", "--profile", "plain", "--forget")
 
 
 def test_paste_back(home):
@@ -553,7 +606,7 @@ def run_git(home, server):
 
 def main():
     tests = [test_usage, test_secret_on_argv, test_login_status_token_api, test_secret_sources,
-             test_single_flight, test_paste_back, test_credential_protocol, test_git]
+             test_single_flight, test_other_servers, test_paste_back, test_credential_protocol, test_git]
     home = Home()
     try:
         for t in tests:
