@@ -97,6 +97,29 @@ static int help_asked(const char *arg, const char *text)
     return 0;
 }
 
+/* Options of a command that takes --profile NAME and one flag: -1 help
+ * shown, 0 parsed, else the exit code. */
+static int profile_and_flag(int argc, char **argv, const char *command, const char *help,
+                            const char *flag, int *flag_set, const char **profile)
+{
+    const char *v;
+    int i, r;
+
+    for (i = 0; i < argc; i++) {
+        if (help_asked(argv[i], help))
+            return -1;
+        if (strcmp(argv[i], flag) == 0)
+            *flag_set = 1;
+        else if ((r = tool_option(argc, argv, &i, "--profile", &v)) != 0) {
+            if (r < 0)
+                return TOOL_EXIT_USAGE;
+            *profile = v;
+        } else
+            return tool_unknown_option(command, argv[i]);
+    }
+    return 0;
+}
+
 /* Load a profile that must exist; prints what to do when it does not. */
 static int load_existing(tool_profile *p, const char *name)
 {
@@ -375,25 +398,16 @@ static int cmd_status(int argc, char **argv)
 
 static int cmd_token(int argc, char **argv)
 {
-    const char *profile = NULL, *v;
+    const char *profile = NULL;
     tool_profile p;
     tool_login l;
     bbo_token *token = NULL;
     char *access = NULL;
-    int i, r, refresh = 0, rc;
+    int r, refresh = 0, rc;
 
-    for (i = 0; i < argc; i++) {
-        if (help_asked(argv[i], token_help))
-            return TOOL_EXIT_OK;
-        if (strcmp(argv[i], "--refresh") == 0)
-            refresh = 1;
-        else if ((r = tool_option(argc, argv, &i, "--profile", &v)) != 0) {
-            if (r < 0)
-                return TOOL_EXIT_USAGE;
-            profile = v;
-        } else
-            return tool_unknown_option("token", argv[i]);
-    }
+    if ((rc = profile_and_flag(argc, argv, "token", token_help, "--refresh", &refresh,
+                               &profile)) != 0)
+        return rc < 0 ? TOOL_EXIT_OK : rc;
     if ((rc = load_existing(&p, profile)) != TOOL_EXIT_OK)
         return rc;
     if ((rc = tool_login_open(&p, &l)) != TOOL_EXIT_OK)
@@ -691,23 +705,14 @@ done:
 
 static int cmd_logout(int argc, char **argv)
 {
-    const char *profile = NULL, *v;
+    const char *profile = NULL;
     tool_profile p;
-    char *token = NULL, *lock = NULL, *rejected = NULL;
-    int i, r, forget = 0, rc = TOOL_EXIT_OK;
+    char *token = NULL, *lock = NULL;
+    int forget = 0, rc;
 
-    for (i = 0; i < argc; i++) {
-        if (help_asked(argv[i], logout_help))
-            return TOOL_EXIT_OK;
-        if (strcmp(argv[i], "--forget") == 0)
-            forget = 1;
-        else if ((r = tool_option(argc, argv, &i, "--profile", &v)) != 0) {
-            if (r < 0)
-                return TOOL_EXIT_USAGE;
-            profile = v;
-        } else
-            return tool_unknown_option("logout", argv[i]);
-    }
+    if ((rc = profile_and_flag(argc, argv, "logout", logout_help, "--forget", &forget,
+                               &profile)) != 0)
+        return rc < 0 ? TOOL_EXIT_OK : rc;
     if ((rc = load_existing(&p, profile)) != TOOL_EXIT_OK)
         return rc;
     if (p.store && strcmp(p.store, "keyring") == 0) {
@@ -756,7 +761,6 @@ static int cmd_logout(int argc, char **argv)
     }
     free(token);
     free(lock);
-    free(rejected);
     tool_profile_dispose(&p);
     return rc;
 }

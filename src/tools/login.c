@@ -202,22 +202,14 @@ static int parse(int argc, char **argv, login_opts *o)
         OPT("--ca-file", ca_file)
         OPT("--git-host", git_host)
         OPT("--store", store)
-        if ((r = tool_option(argc, argv, &i, "--port", &v)) != 0) {
-            if (r < 0 || tool_parse_int(v, 1, 65535, &o->port) != 0) {
-                if (r > 0)
-                    fprintf(stderr, "bbo login: --port wants a number from 1 to 65535, not "
-                                    "\"%s\"\n", v);
+        if ((r = tool_int_option(argc, argv, &i, "--port", 1, 65535, &o->port)) != 0) {
+            if (r < 0)
                 return TOOL_EXIT_USAGE;
-            }
             continue;
         }
-        if ((r = tool_option(argc, argv, &i, "--timeout", &v)) != 0) {
-            if (r < 0 || tool_parse_int(v, 1, 86400, &o->timeout_s) != 0) {
-                if (r > 0)
-                    fprintf(stderr, "bbo login: --timeout wants seconds from 1 to 86400, not "
-                                    "\"%s\"\n", v);
+        if ((r = tool_int_option(argc, argv, &i, "--timeout", 1, 86400, &o->timeout_s)) != 0) {
+            if (r < 0)
                 return TOOL_EXIT_USAGE;
-            }
             continue;
         }
 #undef OPT

@@ -68,6 +68,9 @@ int tool_is_loopback_host(const char *hostport);
 /* "--name VALUE" or "--name=VALUE" at argv[*i]: 1 matched (i advanced),
  * 0 not this option, -1 value missing (message printed) */
 int tool_option(int argc, char **argv, int *i, const char *name, const char **value);
+/* The same for a number in [min, max] (-1 also for a bad number, message printed). */
+int tool_int_option(int argc, char **argv, int *i, const char *name, long min, long max,
+                    long *out);
 int tool_unknown_option(const char *command, const char *arg); /* prints; usage exit code */
 /* A secret from the environment: copied, then wiped and unset there. */
 char *tool_take_env_secret(const char *name);

@@ -538,6 +538,20 @@ int tool_option(int argc, char **argv, int *i, const char *name, const char **va
     return 1;
 }
 
+int tool_int_option(int argc, char **argv, int *i, const char *name, long min, long max,
+                    long *out)
+{
+    const char *v;
+    int r = tool_option(argc, argv, i, name, &v);
+
+    if (r > 0 && tool_parse_int(v, min, max, out) != 0) {
+        fprintf(stderr, "%s: %s wants a whole number from %ld to %ld, not \"%s\"\n", tool_prog,
+                name, min, max, v);
+        return -1;
+    }
+    return r;
+}
+
 int tool_unknown_option(const char *command, const char *arg)
 {
     fprintf(stderr, "%s: %s: unknown option %s (see `%s%s%s --help`)\n", tool_prog,
