@@ -3,6 +3,7 @@
 bbo_install_deps() {
     local pkgs="gcc g++ meson ninja-build pkg-config python3 openssl valgrind \
 libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev"
+    pkgs="$pkgs git"   # tests/tools: real git over smart HTTP (git-http-backend)
     local missing=""
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
