@@ -423,7 +423,8 @@ static void store_label(const tool_profile *p, char *buf, size_t size)
     free(path);
 }
 
-/* Keep the secret and the token; the keyring falls back to the file. */
+/* Keep the secret and the token (taken); the keyring falls back to the
+ * file, and the profile, saved last, says where they went. */
 static int save_login(tool_profile *p, const char *secret, bbo_client *client, bbo_token *token,
                       bbo_session **out)
 {
@@ -432,28 +433,41 @@ static int save_login(tool_profile *p, const char *secret, bbo_client *client, b
     int rc;
 
     if (tool_secret_save(p, secret) != 0) {
-        if (strcmp(p->store, "keyring") != 0)
+        if (strcmp(p->store, "keyring") != 0) {
+            bbo_token_free(token);
             return TOOL_EXIT_FAIL;
+        }
         fprintf(stderr, "      notice: the desktop keyring refused the secret (%s): the "
                         "tokens go to an encrypted file instead\n",
                 bbo_error_message(bbo_error_last()));
         tool_set(&p->store, "file");
-        if (tool_secret_save(p, secret) != 0)
+        if (tool_secret_save(p, secret) != 0) {
+            bbo_token_free(token);
             return TOOL_EXIT_FAIL;
+        }
     }
-    if (tool_store_open(p, &store) != 0)
+    if (tool_store_open(p, &store) != 0) {
+        bbo_token_free(token);
         return TOOL_EXIT_FAIL;
+    }
     if ((rc = bbo_session_new(&s, client, NULL)) < 0) {
+        bbo_token_free(token);
         bbo_store_free(store);
         return tool_fail(p->name, "session", rc);
     }
-    (void)bbo_session_set_store(s, store); /* an old login's token may be damaged */
+    /* an earlier login's token may be unreadable (a new key file): the
+     * new one replaces it whatever it was */
+    (void)bbo_session_set_store(s, store);
     bbo_error_clear();
-    /* a failed save still answers 0 and leaves its error behind */
+    /* taken; a failed save still answers 0 and leaves its error behind */
     if ((rc = bbo_session_set_token(s, token)) < 0 ||
         (rc = bbo_error_code(bbo_error_last())) < 0) {
         bbo_session_free(s);
         return tool_fail(p->name, "saving the tokens", rc);
+    }
+    if (tool_profile_save(p) != 0) {
+        bbo_session_free(s);
+        return TOOL_EXIT_FAIL;
     }
     *out = s;
     return TOOL_EXIT_OK;
@@ -556,10 +570,6 @@ int bbo_cmd_login(int argc, char **argv)
     choose_store(&o, &p);
     tool_set(&p.user, NULL);
     tool_set(&p.logged_in, NULL);
-    if (tool_profile_save(&p) != 0) {
-        rc = TOOL_EXIT_FAIL;
-        goto done;
-    }
     rc = save_login(&p, secret, client, token, &session);
     token = NULL; /* taken */
     if (rc != TOOL_EXIT_OK)

@@ -79,7 +79,8 @@ static int load_key(unsigned char key[32], int create)
         goto done;
     }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        fprintf(stderr, "%s: cannot open the key file %s: %s\n", tool_prog, path,
+        fprintf(stderr, "%s: cannot open the key file %s: %s (without it the stored logins "
+                        "cannot be read: run `bbo login` again)\n", tool_prog, path,
                 strerror(errno));
         goto done;
     }

@@ -322,6 +322,18 @@ def test_secret_sources(home):
     r = home.bbo("token", "--profile", "fromstdin")
     ok(r.returncode == 0 and len(r.stdout.strip()) > 100,
        "a later command refreshes without being given the secret", both(r))
+    os.unlink(os.path.join(home.dir, ".local", "state", "bboauth", "key"))
+    r = home.bbo("token", "--profile", "fromstdin")
+    ok(r.returncode == 1 and "key file" in r.stderr and not r.stdout,
+       "without its key file the store is refused, with a sentence", both(r))
+    r = home.login("--profile", "fromstdin")
+    ok(r.returncode == 0, "a new login over a store it cannot read replaces it", both(r))
+    r = home.bbo("token", "--profile", "fromstdin")
+    ok(r.returncode == 0 and len(r.stdout.strip()) > 100, "and the login works again",
+       r.stderr)
+    r = home.bbo("token")
+    ok(r.returncode == 1, "other profiles of the lost key say so (log in again)", r.stderr)
+    home.login()
     for name in ("fromfile", "fromstdin", "badsecret"):
         home.bbo("logout", "--profile", name, "--forget")
 
