@@ -161,7 +161,7 @@ static int status_read(const tool_profile *p, status_row *r, int check)
         snprintf(r->store, sizeof(r->store), "%s", path ? path : "");
     /* no file: logged out, and nothing is created by looking */
     if (keyring || (path && access(path, F_OK) == 0)) {
-        if (tool_store_open(p, &store) == 0 && bbo_store_load(store, &token) < 0)
+        if (tool_store_open(p, 0, &store) == 0 && bbo_store_load(store, &token) < 0)
             rc = tool_fail(p->name, "reading the token", bbo_error_code(bbo_error_last()));
     }
     free(path);
@@ -703,6 +703,36 @@ done:
 
 /* ---- logout ---- */
 
+/* Clear the token store under its lock, after any refresh in flight in
+ * another process (which would otherwise save its new token after us). */
+static int forget_tokens(const tool_profile *p)
+{
+    bbo_consumer *consumer = NULL;
+    bbo_client *client = NULL;
+    bbo_session *session = NULL;
+    bbo_store *store = NULL;
+    int rc;
+
+    if (tool_store_open(p, 0, &store) != 0)
+        return TOOL_EXIT_FAIL;
+    if ((rc = tool_consumer_new(p, NULL, &consumer)) < 0 ||
+        (rc = bbo_client_new(&client, consumer)) < 0 ||
+        (rc = bbo_session_new(&session, client, NULL)) < 0) {
+        bbo_store_free(store);
+        rc = tool_fail(p->name, "logout", rc);
+        goto done;
+    }
+    (void)bbo_session_set_store(session, store); /* an unreadable token is forgotten too */
+    rc = bbo_session_logout(session) < 0
+             ? tool_fail(p->name, "removing the token", bbo_error_code(bbo_error_last()))
+             : TOOL_EXIT_OK;
+done:
+    bbo_session_free(session);
+    bbo_client_free(client);
+    bbo_consumer_free(consumer);
+    return rc;
+}
+
 static int cmd_logout(int argc, char **argv)
 {
     const char *profile = NULL;
@@ -715,18 +745,16 @@ static int cmd_logout(int argc, char **argv)
         return rc < 0 ? TOOL_EXIT_OK : rc;
     if ((rc = load_existing(&p, profile)) != TOOL_EXIT_OK)
         return rc;
+    token = tool_token_path(&p);
     if (p.store && strcmp(p.store, "keyring") == 0) {
-        if (tool_keyring_clear(&p) != 0)
+        if ((rc = forget_tokens(&p)) == TOOL_EXIT_OK && tool_keyring_clear(&p) != 0)
             rc = tool_fail(p.name, "keyring", bbo_error_code(bbo_error_last()));
     } else {
-        bbo_store *store = NULL;
-
-        token = tool_token_path(&p);
-        /* through the store: its lock waits for a refresh in flight */
-        if (token && access(token, F_OK) == 0 && tool_store_open(&p, &store) == 0 &&
-            bbo_store_clear(store) < 0)
-            rc = tool_fail(p.name, "removing the token", bbo_error_code(bbo_error_last()));
-        bbo_store_free(store);
+        if (token && access(token, F_OK) == 0 && forget_tokens(&p) != TOOL_EXIT_OK &&
+            unlink(token) != 0) {
+            fprintf(stderr, "bbo logout: cannot remove %s: %s\n", token, strerror(errno));
+            rc = TOOL_EXIT_FAIL;
+        }
         if (tool_secret_clear(&p) != 0)
             rc = TOOL_EXIT_FAIL;
     }

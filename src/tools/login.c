@@ -446,7 +446,7 @@ static int save_login(tool_profile *p, const char *secret, bbo_client *client, b
             return TOOL_EXIT_FAIL;
         }
     }
-    if (tool_store_open(p, &store) != 0) {
+    if (tool_store_open(p, 1, &store) != 0) {
         bbo_token_free(token);
         return TOOL_EXIT_FAIL;
     }

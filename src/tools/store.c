@@ -121,7 +121,7 @@ static int file_store(const tool_profile *p, const char *suffix, int create, bbo
     return rc;
 }
 
-int tool_store_open(const tool_profile *p, bbo_store **out)
+int tool_store_open(const tool_profile *p, int create, bbo_store **out)
 {
     if (is_keyring(p)) {
         char *lock = state_file(p, ".lock");
@@ -133,7 +133,7 @@ int tool_store_open(const tool_profile *p, bbo_store **out)
         free(lock);
         return rc;
     }
-    return file_store(p, ".token", 1, out);
+    return file_store(p, ".token", create, out);
 }
 
 static int hex_digit(int c)
@@ -330,7 +330,7 @@ int tool_login_open(const tool_profile *p, tool_login *l)
         return rc;
     }
     tool_free_secret(secret);
-    if (tool_store_open(p, &store) != 0) {
+    if (tool_store_open(p, 0, &store) != 0) {
         tool_login_close(l);
         return TOOL_EXIT_FAIL;
     }

@@ -119,8 +119,9 @@ char *tool_profile_api(const tool_profile *p);
 /* Paths of a profile's state files. */
 char *tool_token_path(const tool_profile *p);
 char *tool_secret_path(const tool_profile *p);
-/* The profile's token store (file or keyring); message printed on failure. */
-int tool_store_open(const tool_profile *p, bbo_store **out);
+/* The profile's token store (file or keyring); message printed on failure.
+ * create: make the state folder and the key file when missing (bbo login). */
+int tool_store_open(const tool_profile *p, int create, bbo_store **out);
 /* The stored consumer secret (malloc'd, wipe it) or NULL when none. */
 int tool_secret_load(const tool_profile *p, char **out);
 int tool_secret_save(const tool_profile *p, const char *secret);
