@@ -281,6 +281,16 @@ def test_login_status_token_api(home):
     finally:
         control("/config", {"consumer": {"scopes": "account pullrequest:write repository:write"}})
     home.bbo("logout", "--profile", "narrow", "--forget")
+    control("/config", {"consumer": {"scopes": "account"}})
+    try:
+        r = home.login("--profile", "acct", "--scopes", "account")
+        ok(r.returncode == 0, "login with `account` only", both(r))
+        r = home.bbo("api", "--profile", "acct", "/repositories/bbo-tester")
+        ok(r.returncode == 6 and "repository" in r.stderr,
+           "bbo api without the scope a call needs: exit 6, names the scope", both(r))
+    finally:
+        control("/config", {"consumer": {"scopes": "account pullrequest:write repository:write"}})
+    home.bbo("logout", "--profile", "acct", "--forget")
 
     # nothing secret in plain text on disk
     plain = [p for p, data in home.files()
@@ -384,6 +394,14 @@ def test_other_servers(home):
                                  ("host", "127.0.0.1:" + os.environ["BBMOCK_PLAIN_PORT"])])
     ok("username=x-token-auth" in r.stdout,
        "the profile answers git for the --bitbucket URL's host and port", r.stderr)
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    r = home.login("--profile", "fixed", "--port", str(port))
+    ok(r.returncode == 0 and f"127.0.0.1:{port}/callback" in r.stderr,
+       "bbo login --port N receives the redirect on port N", both(r))
+    home.bbo("logout", "--profile", "fixed", "--forget")
     r = home.bbo("login", "--profile", "remote", "--bitbucket", "http://bitbucket.example")
     ok(r.returncode == 2 and "https" in r.stderr, "plain http to another machine is refused",
        both(r))
@@ -605,9 +623,12 @@ def run_git(home, server):
     r = home.bbo("logout", "--profile", "work")
     ok(r.returncode == 0 and "no revocation endpoint" in r.stdout and "App authorizations" in
        r.stdout, "bbo logout says Cloud cannot revoke and where to do it", both(r))
+    if os.path.exists(home.record):
+        os.unlink(home.record)
     r = git(home, "fetch", "-q", "origin", cwd=clone)
     ok(r.returncode != 0 and "run `bbo login --profile work`" in r.stderr,
        "git after bbo logout fails and says to run bbo login", r.stderr)
+    ok(not os.path.exists(home.record), "the helper never starts a browser")
     r = home.bbo("token", "--profile", "work")
     ok(r.returncode == 3, "bbo token after logout: exit 3", both(r))
     r = home.bbo("status", "--profile", "work", "--json")
