@@ -486,12 +486,12 @@ int bbo_cmd_login(int argc, char **argv)
     char *secret = NULL, *code = NULL, *callback = NULL, *user = NULL, *scopes = NULL;
     char *old_key = NULL, *launch = NULL, label[4200], when[32];
     const char *ca, *url;
-    int rc, exists, paste;
+    int rc, paste;
 
     if ((rc = parse(argc, argv, &o)) != 0)
         return rc < 0 ? TOOL_EXIT_OK : rc;
-    if ((exists = tool_profile_load(&p, o.profile ? o.profile : tool_default_profile())) < 0)
-        return TOOL_EXIT_USAGE;
+    if (tool_profile_load(&p, o.profile ? o.profile : tool_default_profile()) < 0)
+        return TOOL_EXIT_USAGE; /* absent is fine: a new profile */
     old_key = p.key ? tool_strdup(p.key) : NULL;
     if (apply(&o, &p) != 0) {
         rc = TOOL_EXIT_USAGE;
@@ -596,8 +596,8 @@ int bbo_cmd_login(int argc, char **argv)
     printf("  profile:  %s\n", p.name);
     printf("  scopes:   %s\n", scopes && *scopes ? scopes : "(none reported)");
     printf("  tokens:   %s\n", label);
-    printf("  git:      git config --global credential.https://%s.helper bboauth\n",
-           p.git_host);
+    printf("  git:      git config --global credential.%s://%s.helper bboauth\n",
+           strncmp(p.bitbucket, "http://", 7) == 0 ? "http" : "https", p.git_host);
     rc = TOOL_EXIT_OK;
 done:
     bbo_free(code);
