@@ -51,12 +51,36 @@ static int is_keyring(const tool_profile *p)
     return p->store && strcmp(p->store, "keyring") == 0;
 }
 
-/* Read the key file, creating it (32 random bytes, 0600) if absent. */
+/* A new key file, published whole: written under a temporary name, then
+ * linked into place (which fails if another process was first). 0 made,
+ * 1 another process's is there, -1 failed. */
+static int create_key(const char *path)
+{
+    unsigned char key[32];
+    char *tmp = tool_printf("%s.%ld.tmp", path, (long)getpid());
+    int fd, rc = -1;
+
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
+        if (getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key) &&
+            write(fd, key, sizeof(key)) == (ssize_t)sizeof(key) && fsync(fd) == 0)
+            rc = link(tmp, path) == 0 ? 0 : errno == EEXIST ? 1 : -1;
+        close(fd);
+        unlink(tmp);
+    }
+    if (rc < 0)
+        fprintf(stderr, "%s: cannot create the key file %s: %s\n", tool_prog, path,
+                strerror(errno));
+    tool_wipe(key, sizeof(key));
+    free(tmp);
+    return rc;
+}
+
+/* Read the key file; with `create`, make it first (32 random bytes, 0600)
+ * if absent. */
 static int load_key(unsigned char key[32], int create)
 {
     char dir[4096], *path = NULL;
     struct stat st;
-    ssize_t n = -1;
     int fd = -1, rc = -1;
 
     if (tool_state_dir(dir, sizeof(dir)) != 0) {
@@ -66,18 +90,8 @@ static int load_key(unsigned char key[32], int create)
     if (create && tool_make_private_dir(dir) != 0)
         return -1;
     path = tool_printf("%s/key", dir);
-    if (create && (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0) {
-        if (getrandom(key, 32, 0) != 32 || write(fd, key, 32) != 32 || fsync(fd) != 0) {
-            fprintf(stderr, "%s: cannot create the key file %s: %s\n", tool_prog, path,
-                    strerror(errno));
-            close(fd);
-            unlink(path);
-            goto done;
-        }
-        close(fd);
-        rc = 0;
+    if (create && access(path, F_OK) != 0 && create_key(path) < 0)
         goto done;
-    }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
         fprintf(stderr, "%s: cannot open the key file %s: %s (without it the stored logins "
                         "cannot be read: run `bbo login` again)\n", tool_prog, path,
@@ -89,16 +103,14 @@ static int load_key(unsigned char key[32], int create)
                 tool_prog, path);
         goto done;
     }
-    if ((n = read(fd, key, 32)) != 32) {
+    if (read(fd, key, 32) != 32) {
         fprintf(stderr, "%s: the key file %s is damaged (it must hold 32 bytes)\n", tool_prog,
                 path);
         goto done;
     }
     rc = 0;
 done:
-    if (fd >= 0 && rc != 0)
-        close(fd);
-    else if (fd >= 0)
+    if (fd >= 0)
         close(fd);
     free(path);
     return rc;
