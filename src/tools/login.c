@@ -556,7 +556,13 @@ int bbo_cmd_login(int argc, char **argv)
         fprintf(stderr, "      if the browser runs on another machine, paste the address it "
                         "ended on (it starts with %s) here and press Enter:\n",
                 bbo_loopback_redirect_uri(lb));
-    if ((rc = wait_for_code(lb, auth, (int)o.timeout_s * 1000, paste, &code)) < 0) {
+    if ((rc = wait_for_code(lb, auth, (int)o.timeout_s * 1000, paste, &code)) == BBO_ETIMEOUT) {
+        fprintf(stderr, "bbo login: no browser came back within %ld s: run `bbo login` again "
+                        "(--timeout SECONDS to wait longer; --no-browser to paste the address "
+                        "from another machine)\n", o.timeout_s);
+        rc = TOOL_EXIT_FAIL;
+        goto done;
+    } else if (rc < 0) {
         rc = tool_fail(p.name, "login", rc);
         goto done;
     }

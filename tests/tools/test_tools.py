@@ -348,6 +348,21 @@ def test_secret_sources(home):
         home.bbo("logout", "--profile", name, "--forget")
 
 
+def test_login_failures(home):
+    control("/config", {"deny": True})
+    try:
+        r = home.login("--profile", "denied")
+    finally:
+        control("/config", {"deny": False})
+    ok(r.returncode == 5 and "denied" in r.stderr.lower(),
+       "the person denies access: exit 5", both(r))
+    r = home.login("--profile", "slow", "--timeout", "1", env={"BROWSER": "/bin/true"})
+    ok(r.returncode == 1 and "no browser came back within 1 s" in r.stderr,
+       "no redirect in time: says what to do", both(r))
+    for name in ("denied", "slow"):
+        home.bbo("logout", "--profile", name, "--forget")
+
+
 def test_single_flight(home):
     """Processes needing a refresh of one grant at once: one refresh in all."""
     control("/config", {"access_ttl": 30})  # due at once: the margin is 60 s
@@ -426,13 +441,15 @@ def test_other_servers(home):
 
 def test_paste_back(home):
     """--no-browser: the person opens the URL elsewhere and pastes where it ended."""
-    env = dict(home.env, BBO_CONSUMER_KEY=KEY, BBO_CONSUMER_SECRET=SECRET)
+    env = dict(home.env, BBO_CONSUMER_KEY=KEY)   # the secret comes first on stdin
     if os.path.exists(home.record):
         os.unlink(home.record)
     p = subprocess.Popen([BBO, "login", "--profile", "ssh", "--no-browser", "--bitbucket", BASE,
                           "--ca-file", CA], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        p.stdin.write(SECRET + "\n")
+        p.stdin.flush()
         url = None
         err = ""
         while url is None:
@@ -459,7 +476,8 @@ def test_paste_back(home):
        "--no-browser prints the URL; the browser ends on the loopback address", err)
     ok(not os.path.exists(home.record), "--no-browser starts no browser")
     ok("not the address" in err, "a pasted line that is not the address is refused", err)
-    ok(p.returncode == 0 and "as bbo-tester" in out, "paste-back login succeeds", out + err)
+    ok(p.returncode == 0 and "as bbo-tester" in out,
+       "paste-back login succeeds (secret and address on one standard input)", out + err)
     home.bbo("logout", "--profile", "ssh", "--forget")
 
 
@@ -639,7 +657,7 @@ def run_git(home, server):
 
 def main():
     tests = [test_usage, test_secret_on_argv, test_login_status_token_api, test_secret_sources,
-             test_single_flight, test_other_servers, test_paste_back, test_credential_protocol, test_git]
+             test_login_failures, test_single_flight, test_other_servers, test_paste_back, test_credential_protocol, test_git]
     home = Home()
     try:
         for t in tests:
