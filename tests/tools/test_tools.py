@@ -9,8 +9,7 @@ bus (so the encrypted file store is used), a stand-in browser that records
 what it was given. Secrets (the consumer secret, tokens) never appear in
 this test's output: only their absence is checked.
 """
-import base64
-import hashlib
+import contextlib
 import json
 import os
 import re
@@ -66,6 +65,16 @@ def control(path, payload=None):
                                  method="GET" if data is None else "POST")
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read() or b"{}")
+
+
+@contextlib.contextmanager
+def consumer_scopes(scopes):
+    """The mock's consumer with other permissions, for a while."""
+    control("/config", {"consumer": {"scopes": scopes}})
+    try:
+        yield
+    finally:
+        control("/config", {"consumer": {"scopes": "account pullrequest:write repository:write"}})
 
 
 def refreshes():
@@ -273,23 +282,17 @@ def test_login_status_token_api(home):
     ok(r.returncode == 2, "bbo api --paginate with POST: usage error", both(r))
 
     # the scope check: a token without `account` cannot call /user
-    control("/config", {"consumer": {"scopes": "repository"}})
-    try:
+    with consumer_scopes("repository"):
         r = home.login("--profile", "narrow", "--scopes", "repository")
         ok(r.returncode == 6 and "Permissions" in r.stderr,
            "login whose grant lacks `account`: exit 6 and where to add it", both(r))
-    finally:
-        control("/config", {"consumer": {"scopes": "account pullrequest:write repository:write"}})
     home.bbo("logout", "--profile", "narrow", "--forget")
-    control("/config", {"consumer": {"scopes": "account"}})
-    try:
+    with consumer_scopes("account"):
         r = home.login("--profile", "acct", "--scopes", "account")
         ok(r.returncode == 0, "login with `account` only", both(r))
         r = home.bbo("api", "--profile", "acct", "/repositories/bbo-tester")
         ok(r.returncode == 6 and "repository" in r.stderr,
            "bbo api without the scope a call needs: exit 6, names the scope", both(r))
-    finally:
-        control("/config", {"consumer": {"scopes": "account pullrequest:write repository:write"}})
     home.bbo("logout", "--profile", "acct", "--forget")
 
     # nothing secret in plain text on disk
