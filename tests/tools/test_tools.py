@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -250,7 +252,6 @@ def test_login_status_token_api(home):
     ok(r.returncode == 0 and r.stdout.count("\n") == 1 and len(token) > 100 and not r.stderr,
        "bbo token prints the token and nothing else", both(r))
     req = urllib.request.Request(BASE + "/2.0/user", headers={"Authorization": "Bearer " + token})
-    import ssl
     with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=CA)) as a:
         ok(a.status == 200, "the token works on the API")
 
@@ -412,7 +413,6 @@ def test_other_servers(home):
                                  ("host", "127.0.0.1:" + os.environ["BBMOCK_PLAIN_PORT"])])
     ok("username=x-token-auth" in r.stdout,
        "the profile answers git for the --bitbucket URL's host and port", r.stderr)
-    import socket
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
