@@ -483,6 +483,37 @@ def test_paste_back(home):
        "paste-back login succeeds (secret and address on one standard input)", out + err)
     home.bbo("logout", "--profile", "ssh", "--forget")
 
+    # a forwarded port (ssh -L): the browser comes back by itself, nothing is pasted
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    p = subprocess.Popen([BBO, "login", "--profile", "fwd", "--no-browser", "--port", str(port),
+                          "--bitbucket", BASE, "--ca-file", CA], env=dict(env,
+                         BBO_CONSUMER_SECRET=SECRET), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url, err = None, ""
+        while url is None:
+            line = p.stderr.readline()
+            if not line:
+                break
+            err += line
+            if line.strip().startswith(BASE + "/site/oauth2/authorize?"):
+                url = line.strip()
+        location = (control("/authorize", {"url": url}) if url else {}).get("location") or ""
+        with urllib.request.urlopen(location, timeout=30) as back:
+            status = back.status
+        p.wait(timeout=HANG_GUARD)  # with standard input still open
+        out, rest = p.communicate()
+        err += rest
+    except Exception as e:  # noqa: BLE001
+        p.kill()
+        out, rest = p.communicate()
+        status, err = 0, err + rest + str(e)
+    ok(status == 200 and p.returncode == 0 and "as bbo-tester" in out,
+       "--no-browser --port N: a redirect through the forwarded port ends the wait", out + err)
+    home.bbo("logout", "--profile", "fwd", "--forget")
+
 
 # ------------------------------------------------------------ git credential protocol
 
