@@ -2,6 +2,11 @@
  * bbo-login: log into Bitbucket from the command line with bboauth.
  * SPDX-License-Identifier: MIT (examples may be copied freely)
  *
+ * The whole flow in one file, to read. The installed programs are `bbo`
+ * and `git-credential-bboauth` (src/tools, bbo(1)): profiles, an
+ * encrypted store with its own key, the desktop keyring, paste-back login
+ * over SSH, `bbo api`, and git.
+ *
  *   bbo-login [options] login    browser (or printed URL) + loopback redirect,
  *                                code exchange, user check, one refresh;
  *                                the token goes to --store
@@ -13,7 +18,7 @@
  * Options (secrets may come from the environment instead of the command
  * line, where other users could read them in the process list):
  *   --key KEY            consumer key      (or BBO_CONSUMER_KEY)
- *   --secret SECRET      consumer secret   (or BBO_CONSUMER_SECRET)
+ *   (the consumer secret only from BBO_CONSUMER_SECRET: never on argv)
  *   --callback URL       loopback callback (default http://127.0.0.1/callback)
  *   --scopes "A B"       scopes to ask for (default: the consumer's own)
  *   --data-center URL    a Bitbucket Data Center server instead of Cloud
@@ -56,7 +61,7 @@ static int fail(const char *what)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: bbo-login [--key KEY] [--secret SECRET] [--callback URL] [--scopes LIST]\n"
+            "usage: bbo-login [--key KEY] [--callback URL] [--scopes LIST]\n"
             "                 [--data-center URL | --base URL] [--ca FILE] [--store FILE]\n"
             "                 [--key-file FILE] [--margin SECONDS] [--force-refresh]\n"
             "                 [--no-browser] [--timeout SECONDS] login|token|whoami|logout\n");
@@ -109,7 +114,11 @@ static int parse_args(int argc, char **argv, options *o)
         }
         i++;
         if (strcmp(a, "--key") == 0) o->key = v;
-        else if (strcmp(a, "--secret") == 0) o->secret = v;
+        else if (strcmp(a, "--secret") == 0) {
+            fprintf(stderr, "bbo-login: --secret is refused (the process list shows it to "
+                            "everyone): set BBO_CONSUMER_SECRET\n");
+            return -1;
+        }
         else if (strcmp(a, "--callback") == 0) o->callback = v;
         else if (strcmp(a, "--scopes") == 0) o->scopes = v;
         else if (strcmp(a, "--data-center") == 0) o->data_center = v;

@@ -5,6 +5,7 @@ bbo_install_deps() {
 libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev \
 abigail-tools scdoc groff-base man-db python3-venv python3-pip python3-setuptools \
 libpq-dev postgresql"
+    pkgs="$pkgs git"   # tests/tools: real git over smart HTTP (git-http-backend)
     local missing=""
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
