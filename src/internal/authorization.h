@@ -14,6 +14,7 @@ struct bbo_authorization {
     char *redirect_uri;  /* as sent to authorize, or NULL */
     bool implicit;
     bool completed;      /* a callback was accepted: a second one is refused */
+    char *consumer_key;  /* the consumer it was begun for (bound into a seal) */
 };
 
 #endif
