@@ -12,6 +12,9 @@
 /* 32 random bytes: 256 bits of state, a 43-character PKCE verifier. */
 #define RANDOM_BYTES 32
 
+static int remember_consumer(bbo_authorization *auth, const bbo_consumer *consumer);
+static int explain_invalid_scope(const bbo_authorization *auth, const char *desc);
+
 static bool valid_verifier(const char *v)
 {
     size_t i, len = strlen(v);
@@ -110,7 +113,8 @@ int bbo_authorization_begin_ex(bbo_authorization **out, const bbo_consumer *cons
         error = bbo__error_oom();
         goto done;
     }
-    if ((error = bbo__random_token(&auth->state, RANDOM_BYTES)) < 0 ||
+    if ((error = remember_consumer(auth, consumer)) < 0 ||
+        (error = bbo__random_token(&auth->state, RANDOM_BYTES)) < 0 ||
         (!auth->implicit && (error = bbo__random_token(&auth->verifier, RANDOM_BYTES)) < 0) ||
         (error = build_url(auth, consumer)) < 0)
         goto done;
@@ -202,6 +206,8 @@ static int check_callback(bbo_authorization *auth, const bbo_params *params)
             bbo__error_set_oauth(err, desc);
             return BBO_EDENIED;
         }
+        if (strcmp(err, "invalid_scope") == 0)
+            return explain_invalid_scope(auth, desc);
         bbo__error_set(BBO_EOAUTH, "authorization failed: %.64s%s%.300s", err, desc ? ": " : "",
                        desc ? desc : "");
         bbo__error_set_oauth(err, desc);
@@ -307,6 +313,7 @@ void bbo_authorization_free(bbo_authorization *auth)
     bbo__free(auth->verifier);
     bbo__free(auth->redirect_uri);
     bbo__free(auth->consumer_key);
+    bbo_scopes_free(auth->asked);
     bbo__free(auth);
 }
 
@@ -547,7 +554,8 @@ int bbo_authorization_unseal(bbo_authorization **out, const bbo_consumer *consum
                                            "with the consumer that began it");
         goto done;
     }
-    if ((error = seal_check_time(sealed_at, now)) < 0 || (error = build_url(auth, consumer)) < 0)
+    if ((error = seal_check_time(sealed_at, now)) < 0 ||
+        (error = remember_consumer(auth, consumer)) < 0 || (error = build_url(auth, consumer)) < 0)
         goto done;
     *out = auth;
     auth = NULL;
@@ -556,4 +564,18 @@ done:
     bbo__free(plain); /* wipes */
     bbo__free(bin);
     return error;
+}
+
+/* What an invalid_scope answer is explained with. */
+static int remember_consumer(bbo_authorization *auth, const bbo_consumer *consumer)
+{
+    auth->data_center = consumer->data_center;
+    return bbo_scopes_dup(&auth->asked, consumer->scopes);
+}
+
+/* invalid_scope from the authorize redirect: name the permissions the
+ * consumer must have. */
+static int explain_invalid_scope(const bbo_authorization *auth, const char *desc)
+{
+    return bbo__invalid_scope_error(auth->asked, auth->data_center, desc);
 }

@@ -15,6 +15,8 @@ struct bbo_authorization {
     bool implicit;
     bool completed;      /* a callback was accepted: a second one is refused */
     char *consumer_key;  /* the consumer it was begun for (bound into a seal) */
+    bbo_scopes *asked;   /* the consumer's scopes, to explain invalid_scope */
+    bool data_center;
 };
 
 #endif
