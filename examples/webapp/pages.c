@@ -89,49 +89,31 @@ void page_error(reply *r, const tenant *t, int status, const char *reason, const
     page_end(b);
 }
 
-/* TODO(seal merge): use the library's scope -> permission helper */
-static const char *const permission_table[][2] = {
-    {"email", "Account: Email"}, {"account", "Account: Read"},
-    {"account:write", "Account: Write"}, {"team", "Workspace membership: Read"},
-    {"team:write", "Workspace membership: Write"}, {"project", "Projects: Read"},
-    {"project:admin", "Projects: Admin"}, {"repository", "Repositories: Read"},
-    {"repository:write", "Repositories: Write"}, {"repository:admin", "Repositories: Admin"},
-    {"repository:delete", "Repositories: Delete"}, {"pullrequest", "Pull requests: Read"},
-    {"pullrequest:write", "Pull requests: Write"}, {"issue", "Issues: Read"},
-    {"issue:write", "Issues: Write"}, {"wiki", "Wikis: Read and write"},
-    {"snippet", "Snippets: Read"}, {"snippet:write", "Snippets: Write"},
-    {"webhook", "Webhooks: Read and write"}, {"pipeline", "Pipelines: Read"},
-    {"pipeline:write", "Pipelines: Write"}, {"pipeline:variable", "Pipelines: Edit variables"},
-    {"runner", "Runners: Read"}, {"runner:write", "Runners: Write"},
-};
-
 char *permission_names(const char *scopes)
 {
     bbo_scopes *set = NULL;
-    wbuf b = {0};
-    size_t i, j;
+    char *names = NULL, *copy = NULL;
 
-    if (bbo_scopes_parse(&set, scopes) < 0)
-        return NULL;
-    for (i = 0; i < bbo_scopes_count(set); i++) {
-        const char *scope = bbo_scopes_at(set, i), *name = scope;
-
-        for (j = 0; j < sizeof(permission_table) / sizeof(permission_table[0]); j++)
-            if (strcmp(permission_table[j][0], scope) == 0)
-                name = permission_table[j][1];
-        wbuf_add(&b, i ? ", " : "");
-        wbuf_add(&b, name);
-    }
+    /* the words of Bitbucket's consumer form: "Account: Read, Pull requests: Write" */
+    if (bbo_scopes_parse(&set, scopes) == 0 && bbo_scopes_to_permissions(set, 0, &names) == 0)
+        copy = strdup(names);
+    bbo_free(names);
     bbo_scopes_free(set);
-    return wbuf_take(&b);
+    return copy;
 }
 
-void page_missing_scopes(reply *r, const tenant *t, const char *scopes, const char *detail)
+void page_missing_scopes(reply *r, const tenant *t, const char *scopes, int exact,
+                         const char *detail)
 {
     char *names = permission_names(scopes);
     wbuf what = {0}, todo = {0};
 
-    wbuf_add(&what, "Bitbucket did not grant this application the permissions it needs: ");
+    if (exact)
+        wbuf_add(&what, "Bitbucket did not grant this application a permission it needs for "
+                        "this: ");
+    else
+        wbuf_add(&what, "This application requires these permissions on every connection, "
+                        "and Bitbucket did not grant all of them: ");
     wbuf_add(&what, names ? names : scopes);
     wbuf_add(&what, " (scopes: ");
     wbuf_add(&what, scopes);

@@ -367,8 +367,9 @@ static int consumer_new(bbo_consumer **out, const char *key, const char *secret,
     else if ((error = bbo_consumer_new(&consumer, key, secret)) == 0 &&
              (error = bbo_consumer_set_callback_url(consumer, callback)) == 0 &&
              (error = bbo_consumer_set_endpoints(consumer, authorize.data, token.data,
-                                                 api.data)) == 0)
-        /* TODO(seal merge): bbo_consumer_require_scopes(consumer, app.required) */
+                                                 api.data)) == 0 &&
+             /* exchange and refresh fail with BBO_ESCOPE when a grant lacks one */
+             (error = bbo_consumer_require_scopes(consumer, app.required)) == 0)
         *out = consumer;
     if (error < 0)
         bbo_consumer_free(consumer);

@@ -200,6 +200,17 @@ static int grant_open(const ctx *c, grant *g)
 
 /* ---- errors: what happened and what to do, never a secret ---- */
 
+/* A grant without every --require-scopes scope (the library's message
+ * names the missing ones). */
+static void missing_required(const ctx *c, const char *detail)
+{
+    char *required = NULL;
+
+    bbo_scopes_to_string(c->app->required, &required);
+    page_missing_scopes(c->r, c->t, required ? required : "", 0, detail);
+    bbo_free(required);
+}
+
 static void error_from_library(const ctx *c, const char *doing, const char *scopes_needed)
 {
     const bbo_error *e = bbo_error_last();
@@ -220,7 +231,11 @@ static void error_from_library(const ctx *c, const char *doing, const char *scop
                    todo.data, message);
         break;
     case BBO_ESCOPE:
-        page_missing_scopes(c->r, c->t, scopes_needed, message);
+        if (scopes_needed && *scopes_needed) {
+            page_missing_scopes(c->r, c->t, scopes_needed, 1, message);
+        } else { /* a refresh that came back without a required scope */
+            missing_required(c, message);
+        }
         break;
     case BBO_EEXPIRED:
         page_error(c->r, c->t, 401, "connection_ended", "Bitbucket connection ended",
@@ -425,11 +440,7 @@ static void callback_failed(const ctx *c, int code)
                    "Start again with Connect Bitbucket.", NULL);
     } else if (code == BBO_EOAUTH && bbo_error_oauth_code(e) &&
                strcmp(bbo_error_oauth_code(e), "invalid_scope") == 0) {
-        char *required = NULL;
-
-        bbo_scopes_to_string(c->app->required, &required);
-        page_missing_scopes(c->r, c->t, required ? required : "", bbo_error_message(e));
-        bbo_free(required);
+        missing_required(c, bbo_error_message(e));
     } else if (code == BBO_EOAUTH && bbo_error_oauth_code(e) &&
                strcmp(bbo_error_oauth_code(e), "invalid_grant") == 0) {
         page_error(c->r, c->t, 400, "code_refused", "Bitbucket refused the login",
@@ -439,23 +450,6 @@ static void callback_failed(const ctx *c, int code)
     } else {
         error_from_library(c, "completing the login", "");
     }
-}
-
-static int check_required(const ctx *c, const bbo_token *token)
-{
-    /* TODO(seal merge): bbo_consumer_require_scopes makes the exchange fail */
-    bbo_scopes *missing = NULL;
-    char *text = NULL;
-    int rc = 0;
-
-    if (bbo_scopes_missing(bbo_token_scopes(token), c->app->required, &missing) == 0 &&
-        bbo_scopes_count(missing) && bbo_scopes_to_string(missing, &text) == 0) {
-        page_missing_scopes(c->r, c->t, text, NULL);
-        rc = -1;
-    }
-    bbo_scopes_free(missing);
-    bbo_free(text);
-    return rc;
 }
 
 static void handle_callback(const ctx *c)
@@ -499,20 +493,12 @@ static void handle_callback(const ctx *c)
     }
     if ((rc = client_open(c, &client)) < 0 ||
         (rc = bbo_client_exchange_code(client, auth, code, &token)) < 0) {
-        if (rc == BBO_ESCOPE) {
-            char *required = NULL;
-
-            bbo_scopes_to_string(c->app->required, &required);
-            page_missing_scopes(c->r, c->t, required ? required : "",
-                                bbo_error_message(bbo_error_last()));
-            bbo_free(required);
-        } else {
+        if (rc == BBO_ESCOPE)
+            missing_required(c, bbo_error_message(bbo_error_last()));
+        else
             callback_failed(c, rc);
-        }
         goto done;
     }
-    if (check_required(c, token) < 0)
-        goto done;
     if (grant_open(c, &g) < 0) {
         error_from_library(c, "saving the grant", NULL);
         goto done;
@@ -732,7 +718,7 @@ static void handle_comment(const ctx *c)
     wbuf path = {0}, body = {0}, back = {0};
     bbo_response *resp = NULL;
     bbo_token *token = NULL;
-    char *message = NULL;
+    char *message = NULL, *plain = NULL;
     grant g = {0};
     int rc;
 
@@ -759,10 +745,19 @@ static void handle_comment(const ctx *c)
         goto done;
     }
     wbuf_printf(&path, "/repositories/%s/pullrequests/%s/comments", repo, id);
+    /* browsers send a textarea's line breaks as CRLF */
+    if ((plain = strdup(text)) != NULL) {
+        char *from = plain, *to = plain;
+
+        for (; *from; from++)
+            if (!(from[0] == '\r' && from[1] == '\n'))
+                *to++ = *from;
+        *to = '\0';
+    }
     wbuf_add(&body, "{\"content\":{\"raw\":");
-    wbuf_json(&body, text);
+    wbuf_json(&body, plain ? plain : "");
     wbuf_add(&body, "}}");
-    if (!path.data || !body.data) {
+    if (!path.data || !body.data || !plain) {
         page_error(c->r, c->t, 500, "internal", "Out of memory", "The server ran out of memory.",
                    "Try again.", NULL);
         goto done;
@@ -793,6 +788,7 @@ static void handle_comment(const ctx *c)
     reply_redirect(c->r, 303, back.data ? back.data : "/");
 done:
     free(message);
+    free(plain);
     bbo_response_free(resp);
     bbo_token_free(token);
     wbuf_free(&path);

@@ -116,8 +116,10 @@ void page_end(wbuf *b);
  * what to do; `detail` (library message, escaped) may be NULL. */
 void page_error(reply *r, const tenant *t, int status, const char *reason, const char *title,
                 const char *what, const char *todo, const char *detail);
-/* The same, with the scopes in Bitbucket's permission names. */
-void page_missing_scopes(reply *r, const tenant *t, const char *scopes, const char *detail);
+/* The same for missing scopes, named as Bitbucket's consumer form does;
+ * exact: `scopes` are the missing ones, else all those required. */
+void page_missing_scopes(reply *r, const tenant *t, const char *scopes, int exact,
+                         const char *detail);
 /* Scope list -> "Account: Read, Pull requests: Write" (malloc'd) */
 char *permission_names(const char *scopes);
 
