@@ -17,7 +17,8 @@
  *   --seal-key-file FILE      the 32-byte key shared by every worker (raw bytes or
  *                             64 hex digits); without it, a random key per process
  *   --tenant NAME:KEY:SECRET_FILE  a customer's own consumer, under /t/NAME/
- *   --ca-file FILE            trust this CA bundle (or BBO_CA_FILE)
+ *   --ca-file FILE            trust this CA bundle (or BBO_CA_FILE, CURL_CA_BUNDLE,
+ *                             SSL_CERT_FILE)
  *
  * Secrets never come from the command line: the platform's consumer secret is
  * read from BBO_CONSUMER_SECRET (and removed from the environment), tenants'
@@ -368,7 +369,9 @@ static int consumer_new(bbo_consumer **out, const char *key, const char *secret,
              (error = bbo_consumer_set_callback_url(consumer, callback)) == 0 &&
              (error = bbo_consumer_set_endpoints(consumer, authorize.data, token.data,
                                                  api.data)) == 0 &&
-             /* exchange and refresh fail with BBO_ESCOPE when a grant lacks one */
+             /* no scope parameter: Bitbucket grants the consumer's own
+              * permissions whatever is asked; exchange and refresh fail with
+              * BBO_ESCOPE when those lack a required scope */
              (error = bbo_consumer_require_scopes(consumer, app.required)) == 0)
         *out = consumer;
     if (error < 0)
@@ -525,6 +528,17 @@ static char *default_store(void)
     return wbuf_take(&b);
 }
 
+static const char *first_env(const char *a, const char *b, const char *c)
+{
+    const char *names[3] = {a, b, c}, *value;
+    size_t i;
+
+    for (i = 0; i < 3; i++)
+        if ((value = getenv(names[i])) != NULL && *value)
+            return value;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -582,8 +596,9 @@ int main(int argc, char **argv)
     key = strdup(getenv("BBO_CONSUMER_KEY"));
     secret = strdup(getenv("BBO_CONSUMER_SECRET"));
     unsetenv("BBO_CONSUMER_SECRET"); /* nothing started later inherits it */
-    if (!app.ca_file && getenv("BBO_CA_FILE") && *getenv("BBO_CA_FILE"))
-        app.ca_file = getenv("BBO_CA_FILE");
+    /* libcurl itself reads neither of the last two (the curl program does) */
+    if (!app.ca_file)
+        app.ca_file = first_env("BBO_CA_FILE", "CURL_CA_BUNDLE", "SSL_CERT_FILE");
     if ((offset = getenv("BBO_WEBAPP_CLOCK_OFFSET")) != NULL)
         app.clock_offset = strtoll(offset, NULL, 10);
 

@@ -314,9 +314,10 @@ static void page_connect(const ctx *c)
     page_begin(b, c->t, "Connect Bitbucket");
     wbuf_add(b, "<h1>Connect your Bitbucket account</h1>\n"
                 "<p>bbo-webapp lists the open pull requests of a repository and comments "
-                "on them for you.");
+                "on them for you, with the Bitbucket permissions Account: Read and Pull "
+                "requests: Write.");
     if (names) {
-        wbuf_add(b, " It needs these permissions: <span id=\"required\">");
+        wbuf_add(b, " Every connection must have <span id=\"required\">");
         wbuf_html(b, names);
         wbuf_add(b, "</span>.");
     }
