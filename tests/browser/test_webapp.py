@@ -52,6 +52,17 @@ def chromium_missing():
     return None
 
 
+def pg_store_url():
+    """--store for the cluster of tests/pg/with_pg.py (BBO_PG_CONNINFO), or None."""
+    conninfo = os.environ.get("BBO_PG_CONNINFO")
+    if not conninfo:
+        return None
+    fields = dict(item.split("=", 1) for item in conninfo.split())
+    query = urllib.parse.urlencode({"host": fields["host"], "port": fields.get("port", "5432")})
+    return f"postgresql://{fields.get('user', 'postgres')}@/{fields.get('dbname', 'postgres')}" \
+           f"?{query}"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,7 +142,7 @@ class Suite:
 
         self.mock = Mock()
         self.workdir = tempfile.mkdtemp(prefix="bbo-browser-")
-        self.store = os.path.join(self.workdir, "store")
+        self.store = pg_store_url() or os.path.join(self.workdir, "store")
         self.key_file = os.path.join(self.workdir, "seal.key")
         with open(self.key_file, "wb") as f:
             f.write(os.urandom(32))
@@ -521,6 +532,7 @@ def main():
         print(f"1..0 # SKIP {missing}")
         return 0
     print(f"1..{len(TESTS) + 1}", flush=True)
+    tap_comment("grants in " + ("PostgreSQL" if pg_store_url() else "a file store directory"))
     started = time.monotonic()
     try:
         suite = Suite(sys.argv[1])
