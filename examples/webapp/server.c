@@ -317,6 +317,39 @@ static int hex_value(int ch)
     return -1;
 }
 
+/* 32 bytes as base64 or base64url text (43 characters, or 44 with "="). */
+static int base64_key(const char *text, size_t len, unsigned char key[WEBAPP_KEY_LEN])
+{
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char out[33];
+    unsigned int acc = 0;
+    size_t i, n = 0;
+    int bits = 0;
+
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        len--;
+    if (len == 44 && text[43] == '=')
+        len = 43;
+    if (len != 43)
+        return -1;
+    for (i = 0; i < len; i++) {
+        const char *p = strchr(std, text[i]);
+        int v = text[i] == '-' ? 62 : text[i] == '_' ? 63 : (p && text[i]) ? (int)(p - std) : -1;
+
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned int)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    memcpy(key, out, WEBAPP_KEY_LEN);
+    memset(out, 0, sizeof(out));
+    return n == WEBAPP_KEY_LEN ? 0 : -1;
+}
+
 static int load_key(const char *path, unsigned char key[WEBAPP_KEY_LEN])
 {
     size_t len = 0, i;
@@ -331,6 +364,8 @@ static int load_key(const char *path, unsigned char key[WEBAPP_KEY_LEN])
     if (len == WEBAPP_KEY_LEN) { /* raw bytes */
         memcpy(key, data, WEBAPP_KEY_LEN);
         rc = 0;
+    } else if ((rc = base64_key(data, len, key)) == 0) {
+        /* openssl rand -base64 32 */
     } else {
         while (len && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
             len--;
@@ -344,7 +379,8 @@ static int load_key(const char *path, unsigned char key[WEBAPP_KEY_LEN])
         }
     }
     if (rc < 0)
-        fprintf(stderr, "bbo-webapp: %s must hold 32 raw bytes or 64 hex digits\n", path);
+        fprintf(stderr, "bbo-webapp: %s must hold 32 bytes: raw, as 64 hex digits or as "
+                        "base64 (head -c 32 /dev/urandom, openssl rand -hex 32)\n", path);
     wipe_free(data);
     return rc;
 }
@@ -494,7 +530,15 @@ static int parse_listen(const char *spec, struct sockaddr_storage *addr, socklen
 static int make_store_dir(const char *dir)
 {
     struct stat st;
+    char *parent = strdup(dir), *slash;
 
+    /* mkdir -p: the parents too */
+    for (slash = parent ? strchr(parent + 1, '/') : NULL; slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(parent, 0700);
+        *slash = '/';
+    }
+    free(parent);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "bbo-webapp: cannot create the store directory %s: %s\n", dir,
                 strerror(errno));
@@ -550,6 +594,7 @@ int main(int argc, char **argv)
         {"seal-key-file", required_argument, NULL, 'k'},
         {"tenant", required_argument, NULL, 't'},
         {"ca-file", required_argument, NULL, 'c'},
+        {"ca", required_argument, NULL, 'c'}, /* as bbo-login spells it */
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

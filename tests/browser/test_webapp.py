@@ -178,11 +178,11 @@ class Suite:
         return worker
 
     def close(self):
+        """Stop the browser and every worker: {worker name: exit status}."""
         try:
             self.driver.quit()
         finally:
-            for worker in self.workers:
-                worker.stop()
+            return {worker.name: worker.stop() for worker in self.workers}
 
     # -- browser helpers
 
@@ -531,15 +531,16 @@ def main():
             return 1
         print(f"1..0 # SKIP {missing}")
         return 0
-    print(f"1..{len(TESTS) + 1}", flush=True)
+    print(f"1..{len(TESTS) + 2}", flush=True)
     tap_comment("grants in " + ("PostgreSQL" if pg_store_url() else "a file store directory"))
     started = time.monotonic()
     try:
         suite = Suite(sys.argv[1])
     except Exception:
         tap_comment(traceback.format_exc())
-        for n, function in enumerate(TESTS + [no_secrets_in_logs], 1):
-            print(f"not ok {n} - {function.__name__} # the suite did not start")
+        for n, name in enumerate([f.__name__ for f in TESTS] +
+                                 ["no_secrets_in_logs", "workers_exit_cleanly"], 1):
+            print(f"not ok {n} - {name} # the suite did not start")
         return 1
     failed = 0
     try:
@@ -562,7 +563,14 @@ def main():
             print(f"not ok {len(TESTS) + 1} - no_secrets_in_logs")
             tap_comment(traceback.format_exc(limit=2))
     finally:
-        suite.close()
+        statuses = suite.close()
+        # a crash, a sanitizer report or a leak at exit shows here
+        if all(status == 0 for status in statuses.values()):
+            print(f"ok {len(TESTS) + 2} - workers_exit_cleanly")
+        else:
+            failed += 1
+            print(f"not ok {len(TESTS) + 2} - workers_exit_cleanly")
+            tap_comment(f"exit statuses after SIGTERM: {statuses}")
         if failed:
             for worker in suite.workers:
                 tap_comment(f"--- log of worker {worker.name}")
@@ -572,7 +580,7 @@ def main():
             shutil.copytree(suite.workdir, keep, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("chromium"))
         shutil.rmtree(suite.workdir, ignore_errors=True)
-    tap_comment(f"{len(TESTS) + 1 - failed} passed, {failed} failed in "
+    tap_comment(f"{len(TESTS) + 2 - failed} passed, {failed} failed in "
                 f"{time.monotonic() - started:.0f} s")
     return 1 if failed else 0
 
