@@ -293,6 +293,31 @@ static void not_connected(const ctx *c)
                "Click Connect Bitbucket first.", NULL);
 }
 
+/* The grant of a connected browser, or -1 with the page that says why not. */
+static int grant_open_connected(const ctx *c, grant *g)
+{
+    bbo_token *token = NULL;
+    int rc;
+
+    memset(g, 0, sizeof(*g));
+    if (!c->known) {
+        not_connected(c);
+        return -1;
+    }
+    if (grant_open(c, g) < 0) {
+        error_from_library(c, "reading this browser's grant", NULL);
+        return -1;
+    }
+    rc = bbo_session_token(g->session, &token); /* BBO_EEXPIRED: none stored */
+    bbo_token_free(token);
+    if (rc < 0) {
+        grant_close(g);
+        not_connected(c);
+        return -1;
+    }
+    return 0;
+}
+
 static void csrf_failed(const ctx *c)
 {
     page_error(c->r, c->t, 403, "csrf", "This form has expired",
@@ -647,7 +672,6 @@ static void handle_pullrequests(const ctx *c)
     const char *repo = field(c, "repo"), *posted = field(c, "posted");
     pr_list l = {c, repo, {0}, 0};
     wbuf path = {0}, *b = &c->r->body;
-    bbo_token *token = NULL;
     grant g = {0};
     int rc;
 
@@ -655,13 +679,8 @@ static void handle_pullrequests(const ctx *c)
         bad_repo(c);
         return;
     }
-    if (!c->known || grant_open(c, &g) < 0 || bbo_session_token(g.session, &token) < 0) {
-        if (g.session && bbo_error_code(bbo_error_last()) != BBO_EEXPIRED)
-            error_from_library(c, "reading this browser's grant", NULL);
-        else
-            not_connected(c);
+    if (grant_open_connected(c, &g) < 0)
         goto done;
-    }
     wbuf_printf(&path, "/repositories/%s/pullrequests?state=OPEN", repo);
     rc = path.data ? bbo_session_foreach_page(g.session, path.data, MAX_PAGES, pr_page, &l)
                    : BBO_ENOMEM;
@@ -694,7 +713,6 @@ static void handle_pullrequests(const ctx *c)
     wbuf_add(b, "</ul>\n");
     page_end(b);
 done:
-    bbo_token_free(token);
     wbuf_free(&l.items);
     wbuf_free(&path);
     grant_close(&g);
@@ -718,7 +736,6 @@ static void handle_comment(const ctx *c)
     const char *repo = field(c, "repo"), *id = field(c, "id"), *text = field(c, "text");
     wbuf path = {0}, body = {0}, back = {0};
     bbo_response *resp = NULL;
-    bbo_token *token = NULL;
     char *message = NULL, *plain = NULL;
     grant g = {0};
     int rc;
@@ -738,13 +755,8 @@ static void handle_comment(const ctx *c)
                    "Go back and write the comment again.", NULL);
         goto done;
     }
-    if (grant_open(c, &g) < 0 || bbo_session_token(g.session, &token) < 0) {
-        if (g.session && bbo_error_code(bbo_error_last()) != BBO_EEXPIRED)
-            error_from_library(c, "reading this browser's grant", NULL);
-        else
-            not_connected(c);
+    if (grant_open_connected(c, &g) < 0)
         goto done;
-    }
     wbuf_printf(&path, "/repositories/%s/pullrequests/%s/comments", repo, id);
     /* browsers send a textarea's line breaks as CRLF */
     if ((plain = strdup(text)) != NULL) {
@@ -791,7 +803,6 @@ done:
     free(message);
     free(plain);
     bbo_response_free(resp);
-    bbo_token_free(token);
     wbuf_free(&path);
     wbuf_free(&body);
     wbuf_free(&back);

@@ -28,6 +28,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mock"))
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+from selftest import expect, expect_equal  # noqa: E402 (the mock's own checks)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 START_TIMEOUT = 20      # seconds for a worker to answer
@@ -253,16 +257,6 @@ class Suite:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
-
-
-def expect(condition, message="check failed"):
-    if not condition:
-        raise AssertionError(message)
-
-
-def expect_equal(actual, wanted, what="value"):
-    if actual != wanted:
-        raise AssertionError(f"{what}: got {actual!r}, wanted {wanted!r}")
 
 
 TESTS = []
