@@ -94,8 +94,8 @@ BBO_EXTERN int bbo_scope_is_known(const char *scope);
  * Read, Pull requests: Write") or, with `data_center`, Data Center's
  * incoming application link ("Repositories: Write"). One line joined by
  * ", " (split on ", " for a list; no permission name holds one). A scope
- * implied by another one of the set is left out, as the form ticks it
- * along ("pullrequest:write repository:write" gives "Pull requests:
+ * implied by another one of the set is left out, since granting that one
+ * gives it ("pullrequest:write repository:write" gives "Pull requests:
  * Write"); a scope the form does not know is named as it is, last. An
  * empty set gives "". For setup pages and error messages.
  *

@@ -370,8 +370,8 @@ static const permission dc_permissions[] = {
     { "SYSTEM_ADMIN", "System admin" },
 };
 
-/* Ticking another permission of the set gives this one already (the forms
- * tick what a permission implies); of two aliases the first one stays. */
+/* Another scope of the set implies this one, so naming it adds nothing
+ * a person must tick; of two aliases the first one stays. */
 static bool implied_by_other(const bbo_scopes *set, size_t i)
 {
     size_t j;

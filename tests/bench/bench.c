@@ -7,8 +7,8 @@
  *   meson test -C build --benchmark --verbose     (or run build/tests/bench/bench)
  */
 #include <bboauth.h>
+#include "testutil.h" /* bbo_test_remove_tree */
 
-#include <dirent.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -274,23 +274,6 @@ static void op_access_token_one(void *c)
     bbo_free(a);
 }
 
-static void remove_dir(const char *path)
-{
-    char file[4400];
-    struct dirent *entry;
-    DIR *dir = opendir(path);
-
-    while (dir && (entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.')
-            continue;
-        snprintf(file, sizeof(file), "%s/%s", path, entry->d_name);
-        unlink(file);
-    }
-    if (dir)
-        closedir(dir);
-    rmdir(path);
-}
-
 /* 10,000 sessions, each with its token (`access_len` characters) and a
  * file store of its own, sharing one client. Returns 0 or 1. */
 static int many_sessions(size_t access_len, int timings)
@@ -393,7 +376,7 @@ done:
         rc = 1;
     }
     bbo_global_set_allocator(NULL);
-    remove_dir(dir);
+    bbo_test_remove_tree(dir);
     free(text);
     return rc;
 }
