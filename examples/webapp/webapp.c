@@ -184,7 +184,9 @@ static int store_open(const ctx *c, bbo_store **out)
     return error;
 }
 
-static int grant_open(const ctx *c, grant *g)
+/* replacing: a new login overwrites what is stored, even when that cannot
+ * be read (a grant sealed with a previous key) */
+static int grant_open_ex(const ctx *c, grant *g, int replacing)
 {
     bbo_store *store = NULL;
     int error;
@@ -192,10 +194,20 @@ static int grant_open(const ctx *c, grant *g)
     memset(g, 0, sizeof(*g));
     if ((error = client_open(c, &g->client)) < 0 ||
         (error = bbo_session_new(&g->session, g->client, NULL)) < 0 ||
-        (error = store_open(c, &store)) < 0 ||
-        (error = bbo_session_set_store(g->session, store)) < 0) /* taken */
+        (error = store_open(c, &store)) < 0)
+        goto done;
+    error = bbo_session_set_store(g->session, store); /* taken, kept even on error */
+    if (error < 0 && replacing && error != BBO_ENOMEM && error != BBO_EINVAL)
+        error = 0;
+done:
+    if (error < 0)
         grant_close(g);
     return error;
+}
+
+static int grant_open(const ctx *c, grant *g)
+{
+    return grant_open_ex(c, g, 0);
 }
 
 /* ---- errors: what happened and what to do, never a secret ---- */
@@ -525,7 +537,7 @@ static void handle_callback(const ctx *c)
             callback_failed(c, rc);
         goto done;
     }
-    if (grant_open(c, &g) < 0) {
+    if (grant_open_ex(c, &g, 1) < 0) {
         error_from_library(c, "saving the grant", NULL);
         goto done;
     }

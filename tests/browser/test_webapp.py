@@ -493,6 +493,24 @@ def csrf_and_logout(s):
 
 
 @test
+def unreadable_grant_replaced_by_a_new_login(s):
+    if pg_store_url():
+        tap_comment("unreadable_grant: file store only (a PostgreSQL row is checked by tests/pg)")
+        return
+    s.connect(s.a)
+    grants = [os.path.join(s.store, n) for n in os.listdir(s.store)
+              if n.startswith("app-") and n.endswith(".grant")]
+    expect(grants, "grant files for the platform's consumer")
+    with open(max(grants, key=os.path.getmtime), "r+b") as f:   # this browser's
+        f.write(b"garbage")
+    s.get(s.a.url + "/")
+    expect_equal(s.error_reason(), "store", "a grant file that does not decrypt")
+    s.click("connect")
+    s.click("grant")
+    expect_equal(s.text("user"), "bbo-tester", "a new login replaced it")
+
+
+@test
 def bad_requests(s):
     s.connect(s.a)
     s.get(s.a.url + "/pullrequests?repo=..%2Fetc")
