@@ -3,6 +3,7 @@
 bbo_install_deps() {
     local pkgs="gcc g++ meson ninja-build pkg-config python3 openssl valgrind \
 libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev \
+libpq-dev postgresql \
 libmicrohttpd-dev chromium chromium-driver python3-selenium"
     local missing=""
     for p in $pkgs; do
