@@ -36,8 +36,10 @@ BBO_EXTERN int bbo_consumer_new(bbo_consumer **out, const char *key, const char 
 
 /**
  * Set the callback URL (sent as redirect_uri to authorize and token
- * endpoints). NULL removes it. Must be https://, or http:// with host
- * 127.0.0.1 or [::1] (RFC 8252 loopback redirect), without a fragment.
+ * endpoints). NULL removes it. https:// or http:// (a server's own host
+ * and port, such as http://review.example.com:3001/callback, or an RFC 8252
+ * loopback redirect), without a fragment. Only the browser goes there; the
+ * library sends secrets to https endpoints (or loopback http) only.
  * @return 0, or BBO_EINVAL, BBO_ENOMEM
  */
 BBO_EXTERN int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url);

@@ -103,7 +103,7 @@ int bbo_authorization_begin_ex(bbo_authorization **out, const bbo_consumer *cons
     if (flags & ~BBO_AUTHORIZATION_IMPLICIT)
         return bbo__error_set(BBO_EINVAL, "bbo_authorization_begin_ex: unknown flags");
     redirect = redirect_uri ? redirect_uri : consumer->callback_url;
-    if (redirect_uri && (error = bbo__url_check_endpoint(redirect_uri, "redirect_uri")) < 0)
+    if (redirect_uri && (error = bbo__url_check_callback(redirect_uri, "redirect_uri")) < 0)
         return error;
     if ((auth = bbo__calloc(1, sizeof(*auth))) == NULL)
         return bbo__error_oom();

@@ -75,7 +75,7 @@ int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url)
 
     if (!consumer)
         return bbo__error_set(BBO_EINVAL, "bbo_consumer_set_callback_url: NULL consumer");
-    if (url && (error = bbo__url_check_endpoint(url, "callback URL")) < 0)
+    if (url && (error = bbo__url_check_callback(url, "callback URL")) < 0)
         return error;
     return replace_string(&consumer->callback_url, url);
 }
