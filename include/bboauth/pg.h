@@ -98,11 +98,12 @@ BBO_EXTERN int bbo_pg_set_table(bbo_pg *pg, const char *table);
  * lock   waits up to the lock wait for the row lock: BBO_EBUSY after it.
  * try_lock  BBO_EBUSY at once when another worker holds the row lock.
  * Each operation fails with BBO_EIO (and PostgreSQL's message) when the
- * database cannot be reached or a statement fails; a lock whose
- * connection was lost (terminated backend, server restart) is gone: the
- * next load or save under it fails with BBO_EIO, and a save then
- * reconnects and saves only if no other worker saved since this store's
- * load. BBO_ENOMEM when out of memory.
+ * database cannot be reached or a statement fails. A lock whose
+ * connection was lost (terminated backend, server restart) is gone: a load
+ * under it fails with BBO_EIO; a save under it reconnects (for up to the
+ * lock wait) and is written when no other worker saved since this store's
+ * load, or when the stored token is older (else BBO_ECONFLICT).
+ * BBO_ENOMEM when out of memory.
  *
  * @param out       receives the store (give it to a session)
  * @param pg        borrowed: it must outlive the store

@@ -366,7 +366,8 @@ static int ensure_schema(bbo_pg *pg, PGconn *conn)
              "ADD COLUMN IF NOT EXISTS obtained_at timestamptz; "
              "COMMENT ON TABLE %s IS 'bboauth-pg grants, layout 2'; COMMIT",
              pg->table, pg->table, pg->table);
-    if ((rc = bbo__pg_exec(pg, conn, sql, 0, NULL, NULL, NULL, 0, PGRES_COMMAND_OK, NULL, NULL)) < 0) {
+    if ((rc = bbo__pg_exec(pg, conn, sql, 0, NULL, NULL, NULL, 0, PGRES_COMMAND_OK, NULL, NULL)) <
+        0) {
         char message[MESSAGE_MAX];
 
         snprintf(message, sizeof(message), "cannot create or upgrade the table %s: %s",

@@ -40,9 +40,12 @@ static void pause_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* Give the held connection back (broken ones are closed). */
+/* Give the held connection back (broken ones are closed), never with a
+ * transaction open: the next user would find the lock still held. */
 static void drop_held(pg_store *st)
 {
+    if (st->holding && st->in_txn && !bbo__pg_conn_lost(st->conn))
+        PQclear(PQexec(st->conn, "ROLLBACK")); /* every write committed itself */
     if (st->holding)
         bbo__pg_release(st->pg, st->slot, bbo__pg_conn_lost(st->conn));
     st->holding = false;
@@ -182,8 +185,6 @@ static int store_unlock(void *payload)
 {
     pg_store *st = payload;
 
-    if (st->holding && st->in_txn && !bbo__pg_conn_lost(st->conn))
-        PQclear(PQexec(st->conn, "ROLLBACK")); /* every write committed itself */
     drop_held(st);
     st->loaded = false;
     return BBO_OK; /* the lock ends with the transaction or the connection */
@@ -333,7 +334,7 @@ static int write_locked(pg_store *st, write_args *a)
 static int write_autocommit(pg_store *st, PGconn *conn, void *arg)
 {
     write_args *a = arg;
-    char sql[SQL_MAX];
+    char sql[SQL_MAX], state[6];
     PGresult *res = NULL;
     int rc;
 
@@ -346,8 +347,14 @@ static int write_autocommit(pg_store *st, PGconn *conn, void *arg)
              "RETURNING version",
              st->pg->table, a->by_version ? " OR t.version = $4::bigint" : "");
     if ((rc = bbo__pg_exec(st->pg, conn, sql, a->by_version ? 4 : 3, a->values, a->lengths,
-                           write_formats, 0, PGRES_TUPLES_OK, &res, NULL)) < 0)
+                           write_formats, 0, PGRES_TUPLES_OK, &res, state)) < 0) {
+        /* the row stayed locked by another worker for the whole lock wait */
+        if (strcmp(state, SQLSTATE_LOCK_NOT_AVAILABLE) == 0)
+            rc = bbo__pg_error(st->pg, BBO_EBUSY, "another worker held the grant's lock for the "
+                                                  "whole lock wait; nothing was saved",
+                               NULL);
         return rc;
+    }
     a->conflict = PQntuples(res) == 0;
     PQclear(res);
     return BBO_OK;

@@ -34,11 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "bboauth/pg.h"
 
-extern void (*bbo__pg_test_hook)(const char *stage, const char *grant_id, int backend_pid);
+#include "pgtest.h"
 
 #define MAX_PROCS 3
 #define MAX_GRANTS 50
@@ -84,22 +82,11 @@ typedef struct result {
 
 /* ---- the parent's helpers ----------------------------------------------- */
 
-static const char *conninfo(void)
-{
-    const char *c = getenv("BBO_PG_CONNINFO");
-
-    if (!c || !*c)
-        fail_msg("BBO_PG_CONNINFO is not set: run under tests/pg/with_pg.py");
-    return c;
-}
-
 static void admin_connect(fixture *f)
 {
     if (f->admin)
         PQfinish(f->admin);
-    f->admin = PQconnectdb(conninfo());
-    if (PQstatus(f->admin) != CONNECTION_OK)
-        fail_msg("cannot connect: %s", PQerrorMessage(f->admin));
+    f->admin = pg_test_connect();
 }
 
 static long long admin_long(fixture *f, const char *text)
@@ -162,16 +149,6 @@ static void wait_for_refreshes(fixture *f, long count)
     }
     fail_msg("waited in vain for %ld refreshes (the mock saw %ld)", count,
              mock_stat_long("grants.refresh_token"));
-}
-
-static void pg_ctl(const char *action)
-{
-    char cmd[512];
-    int status;
-
-    snprintf(cmd, sizeof(cmd), "\"%s\" %s", getenv("BBO_PG_CTL"), action);
-    status = system(cmd);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void set_ttl(int ttl)
@@ -243,7 +220,7 @@ static int setup(void **state)
     mock_reset();
     f->consumer = mock_consumer();
     f->client = mock_client(f->consumer);
-    assert_rc(bbo_pg_new(&f->pg, conninfo(), KEY), BBO_OK);
+    assert_rc(bbo_pg_new(&f->pg, pg_test_conninfo(), KEY), BBO_OK);
     assert_rc(bbo_pg_set_table(f->pg, f->table), BBO_OK);
     admin_connect(f);
     *state = f;
@@ -369,7 +346,8 @@ static void child_main(const child_args *a)
         hook_args = a;
         bbo__pg_test_hook = child_hook;
     }
-    if ((rc = bbo_pg_new(&pg, conninfo(), KEY)) < 0 || (rc = bbo_pg_set_table(pg, a->table)) < 0) {
+    if ((rc = bbo_pg_new(&pg, pg_test_conninfo(), KEY)) < 0 ||
+        (rc = bbo_pg_set_table(pg, a->table)) < 0) {
         res.step = 1;
         goto failed;
     }
@@ -423,7 +401,8 @@ static void child_main(const child_args *a)
     for (i = 0; i < a->grants; i++) {
         char *user = NULL;
 
-        if ((rc = bbo_session_user(sessions[i], &user)) == BBO_OK && strcmp(user, "bbo-tester") == 0)
+        if ((rc = bbo_session_user(sessions[i], &user)) == BBO_OK &&
+            strcmp(user, "bbo-tester") == 0)
             res.users_ok++;
         else if (res.step == 0) {
             res.step = 6;
@@ -567,7 +546,7 @@ static void fleet_finish(fixture *f, fleet *fl, int killed, result *res, long *e
     *errors_out = errors;
     *io_errors_out = io_errors;
     f->client = mock_client(f->consumer);
-    assert_rc(bbo_pg_new(&f->pg, conninfo(), KEY), BBO_OK);
+    assert_rc(bbo_pg_new(&f->pg, pg_test_conninfo(), KEY), BBO_OK);
     assert_rc(bbo_pg_set_table(f->pg, f->table), BBO_OK);
     admin_connect(f);
 }
@@ -620,7 +599,7 @@ static void test_fleet_with_restart(void **state)
     sleep_ms(500);
     PQfinish(f->admin);
     f->admin = NULL;
-    pg_ctl("restart -m fast");
+    pg_test_ctl("restart -m fast");
     admin_connect(f);
     set_ttl(WAVE_TTL);
     wait_for_refreshes(f, 4L * MAX_GRANTS);

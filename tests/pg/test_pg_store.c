@@ -20,12 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "bboauth/pg.h"
 #include "internal/store.h"
 
-extern void (*bbo__pg_test_hook)(const char *stage, const char *grant_id, int backend_pid);
+#include "pgtest.h"
 
 static const unsigned char KEY[32] = {
     0x5e, 0xa1, 0xed, 0x70, 0x6b, 0x65, 0x6e, 0x73, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
@@ -48,15 +46,6 @@ typedef struct fixture {
     PGconn *admin;
     bbo_pg *pg;
 } fixture;
-
-static const char *conninfo(void)
-{
-    const char *c = getenv("BBO_PG_CONNINFO");
-
-    if (!c || !*c)
-        fail_msg("BBO_PG_CONNINFO is not set: run this test under tests/pg/with_pg.py");
-    return c;
-}
 
 /* ---- SQL helpers (the test's own connection) ---------------------------- */
 
@@ -125,9 +114,7 @@ static int setup(void **state)
 
     assert_non_null(f);
     snprintf(f->table, sizeof(f->table), "grants_%d_%d", (int)getpid(), ++table_counter);
-    f->admin = PQconnectdb(conninfo());
-    if (PQstatus(f->admin) != CONNECTION_OK)
-        fail_msg("cannot connect: %s", PQerrorMessage(f->admin));
+    f->admin = pg_test_connect();
     *state = f;
     return 0;
 }
@@ -147,7 +134,7 @@ static bbo_pg *new_pg(fixture *f, const unsigned char *key, int64_t lock_wait_ms
 {
     bbo_pg *pg = NULL;
 
-    assert_rc(bbo_pg_new(&pg, conninfo(), key), BBO_OK);
+    assert_rc(bbo_pg_new(&pg, pg_test_conninfo(), key), BBO_OK);
     assert_rc(bbo_pg_set_table(pg, f->table), BBO_OK);
     if (lock_wait_ms)
         assert_rc(bbo_pg_set_lock_wait(pg, lock_wait_ms), BBO_OK);
@@ -227,7 +214,8 @@ static void test_round_trip(void **state)
     assert_int_equal(row_version(f, "grant-1"), 2);
     assert_loads(store, ACCESS_B, REFRESH_B);
     /* the table says what it is; obtained_at is the token's */
-    assert_int_equal(sql_long(f, "SELECT extract(epoch FROM obtained_at)::bigint FROM @T"), now + 1);
+    assert_int_equal(sql_long(f, "SELECT extract(epoch FROM obtained_at)::bigint FROM @T"),
+                     now + 1);
     /* clear empties the row and bumps the version */
     assert_rc(bbo_store_clear(store), BBO_OK);
     assert_loads(store, NULL, NULL);
@@ -254,7 +242,7 @@ static char *dump_table(fixture *f, size_t *len)
     assert_true(fd >= 0);
     close(fd);
     snprintf(cmd, sizeof(cmd), "\"%s/pg_dump\" -d \"%s\" -t '%s' -f '%s'",
-             getenv("BBO_PG_BINDIR"), conninfo(), f->table, path);
+             getenv("BBO_PG_BINDIR"), pg_test_conninfo(), f->table, path);
     status = system(cmd);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     text = bbo_test_read_file(path, len);
@@ -423,8 +411,11 @@ static void test_lock_wait_bounded_and_try_lock(void **state)
     /* another grant is not held up */
     assert_rc(bbo__store_try_lock(elsewhere), BBO_OK);
     assert_rc(bbo__store_unlock(elsewhere), BBO_OK);
-    /* loads and saves outside the lock are not held up either */
+    /* loads outside the lock are not held up; a save waits for the row,
+     * boundedly */
     assert_loads(waiter, NULL, NULL);
+    save(waiter, ACCESS_B, REFRESH_B, (int64_t)time(NULL) + 100, BBO_EBUSY);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "nothing was saved"));
     /* a save under the lock commits and ends the row lock */
     save(holder, ACCESS_A, REFRESH_A, (int64_t)time(NULL), BBO_OK);
     assert_rc(bbo__store_try_lock(waiter), BBO_OK);
@@ -436,6 +427,13 @@ static void test_lock_wait_bounded_and_try_lock(void **state)
     assert_rc(bbo__store_try_lock(waiter), BBO_EBUSY);
     assert_rc(bbo__store_unlock(holder), BBO_OK);
     assert_rc(bbo__store_lock(waiter), BBO_OK);
+    assert_rc(bbo__store_unlock(waiter), BBO_OK);
+    /* locking again without unlocking starts over: the first transaction
+     * does not linger on a pooled connection */
+    assert_rc(bbo__store_lock(holder), BBO_OK);
+    assert_rc(bbo__store_lock(holder), BBO_OK);
+    assert_rc(bbo__store_unlock(holder), BBO_OK);
+    assert_rc(bbo__store_try_lock(waiter), BBO_OK);
     assert_rc(bbo__store_unlock(waiter), BBO_OK);
     /* freeing a store that holds the lock releases it */
     assert_rc(bbo__store_lock(waiter), BBO_OK);
@@ -544,16 +542,6 @@ static void test_terminated_holder(void **state)
     bbo_pg_free(second);
 }
 
-static void pg_ctl(const char *action)
-{
-    char cmd[512];
-    int status;
-
-    snprintf(cmd, sizeof(cmd), "\"%s\" %s", getenv("BBO_PG_CTL"), action);
-    status = system(cmd);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
 static void test_server_restart(void **state)
 {
     fixture *f = *state;
@@ -565,9 +553,8 @@ static void test_server_restart(void **state)
     save(store, ACCESS_A, REFRESH_A, now, BBO_OK);
     assert_rc(bbo__store_lock(store), BBO_OK); /* held through the restart */
     PQfinish(f->admin);
-    pg_ctl("restart -m fast");
-    f->admin = PQconnectdb(conninfo());
-    assert_int_equal(PQstatus(f->admin), CONNECTION_OK);
+    pg_test_ctl("restart -m fast");
+    f->admin = pg_test_connect();
     assert_rc(bbo__store_unlock(store), BBO_OK);
     /* every pooled connection died: each is replaced on use */
     assert_loads(store, ACCESS_A, REFRESH_A);
@@ -589,7 +576,8 @@ static void test_errors_without_password(void **state)
     bbo_token *token = NULL;
     const char *message;
 
-    snprintf(info, sizeof(info), "%s dbname=no_such_db password=Pa55-w0rd-in-conninfo", conninfo());
+    snprintf(info, sizeof(info), "%s dbname=no_such_db password=Pa55-w0rd-in-conninfo",
+             pg_test_conninfo());
     assert_rc(bbo_pg_new(&f->pg, info, KEY), BBO_OK);
     store = new_store(f->pg, "grant-e");
     assert_rc(bbo_store_load(store, &token), BBO_EIO);
@@ -650,8 +638,9 @@ static void test_older_layout(void **state)
     f->pg = new_pg(f, NULL, 0);
     store = new_store(f->pg, "grant-old");
     assert_loads(store, ACCESS_A, REFRESH_A);
-    assert_int_equal(sql_long(f, "SELECT count(*) FROM pg_attribute WHERE attrelid = '@T'::regclass "
-                                 "AND attname IN ('version', 'obtained_at')"),
+    assert_int_equal(sql_long(f,
+                              "SELECT count(*) FROM pg_attribute WHERE attrelid = '@T'::regclass "
+                              "AND attname IN ('version', 'obtained_at')"),
                      2);
     assert_int_equal(row_version(f, "grant-old"), 0);
     assert_rc(bbo__store_lock(store), BBO_OK);
@@ -675,9 +664,9 @@ static void test_arguments(void **state)
     fixture *f = *state;
     bbo_store *store = NULL;
 
-    assert_rc(bbo_pg_new(NULL, conninfo(), NULL), BBO_EINVAL);
+    assert_rc(bbo_pg_new(NULL, pg_test_conninfo(), NULL), BBO_EINVAL);
     assert_rc(bbo_pg_new(&f->pg, NULL, NULL), BBO_EINVAL);
-    assert_rc(bbo_pg_new(&f->pg, conninfo(), NULL), BBO_OK);
+    assert_rc(bbo_pg_new(&f->pg, pg_test_conninfo(), NULL), BBO_OK);
     assert_rc(bbo_pg_set_pool_size(f->pg, 0), BBO_EINVAL);
     assert_rc(bbo_pg_set_pool_size(f->pg, 65), BBO_EINVAL);
     assert_rc(bbo_pg_set_lock_wait(f->pg, 0), BBO_EINVAL);
