@@ -11,8 +11,9 @@
  *                             http://127.0.0.1:PORT); the callback is URL/callback
  *   --bitbucket URL           a Cloud-shaped server: URL/site/oauth2/..., API at
  *                             URL/2.0 (default https://bitbucket.org)
- *   --store DIR|postgresql://...  where grants live (default
- *                             $XDG_STATE_HOME/bbo-webapp); shared by all workers
+ *   --store DIR|postgresql://...  where grants live, shared by all workers (default
+ *                             $XDG_STATE_HOME/bbo-webapp; libpq's "host=... dbname=..."
+ *                             works too)
  *   --require-scopes "A B"    scopes every grant must carry (default "account")
  *   --seal-key-file FILE      the 32-byte key shared by every worker (raw bytes or
  *                             64 hex digits); without it, a random key per process
@@ -572,6 +573,19 @@ static char *default_store(void)
     return wbuf_take(&b);
 }
 
+/* postgresql://... or postgres://..., or libpq's "host=... dbname=..." form */
+static int is_conninfo(const char *store)
+{
+    static const char *const starts[] = {"postgresql://", "postgres://", "host=", "hostaddr=",
+                                         "dbname=", "user=", "port=", "service="};
+    size_t i;
+
+    for (i = 0; i < sizeof(starts) / sizeof(starts[0]); i++)
+        if (strncmp(store, starts[i], strlen(starts[i])) == 0)
+            return 1;
+    return 0;
+}
+
 static const char *first_env(const char *a, const char *b, const char *c)
 {
     const char *names[3] = {a, b, c}, *value;
@@ -698,7 +712,7 @@ int main(int argc, char **argv)
         rc = die("give --store DIR (no HOME to put a default in)");
         goto done;
     }
-    if (strncmp(store, "postgresql://", 13) == 0 || strncmp(store, "postgres://", 11) == 0) {
+    if (is_conninfo(store)) {
 #ifdef WEBAPP_HAVE_PG
         if (bbo_pg_new(&app.pg, store, app.store_key) < 0) {
             rc = die_library("PostgreSQL store");
