@@ -157,7 +157,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *connection, reply *r)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; style-src 'unsafe-inline'; "
+                            "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; "
                             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
     if (r->location)
         MHD_add_response_header(resp, "Location", r->location);
