@@ -96,7 +96,8 @@ BBO_EXTERN int bbo_pg_set_table(bbo_pg *pg, const char *table);
  *        hosts need not agree).
  * clear  empties the row (token and obtained_at NULL; version bumped).
  * lock   waits up to the lock wait for the row lock: BBO_EBUSY after it.
- * try_lock  BBO_EBUSY at once when another worker holds the row lock.
+ * try_lock  BBO_EBUSY at once when another worker holds the row lock (or
+ *        every pooled connection is busy: it does not wait for one).
  * Each operation fails with BBO_EIO (and PostgreSQL's message) when the
  * database cannot be reached or a statement fails. A lock whose
  * connection was lost (terminated backend, server restart) is gone: a load

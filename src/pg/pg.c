@@ -145,8 +145,9 @@ static int set_table(bbo_pg *pg, const char *name)
     return BBO_OK;
 }
 
-/* The password libpq would use from `conninfo`, to keep out of messages. */
-static int read_password(bbo_pg *pg, const char *conninfo)
+/* The password libpq would use from `conninfo`, to keep out of messages,
+ * and whether it bounds the time to connect. */
+static int read_conninfo(bbo_pg *pg, const char *conninfo)
 {
     PQconninfoOption *options, *o;
     char *errmsg = NULL;
@@ -164,6 +165,8 @@ static int read_password(bbo_pg *pg, const char *conninfo)
             if ((pg->password = strdup(o->val)) == NULL)
                 rc = bbo__pg_error(pg, BBO_ENOMEM, "out of memory", NULL);
         }
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val)
+            pg->has_connect_timeout = true;
         if (o->val)
             mbedtls_platform_zeroize(o->val, strlen(o->val));
     }
@@ -197,7 +200,7 @@ int bbo_pg_new(bbo_pg **out, const char *conninfo, const unsigned char *key)
         return bbo__pg_error(NULL, BBO_ENOMEM, "bbo_pg_new: cannot make a condition variable",
                              NULL);
     }
-    if ((rc = read_password(pg, conninfo)) < 0 || (rc = set_table(pg, BBO_PG_DEFAULT_TABLE)) < 0)
+    if ((rc = read_conninfo(pg, conninfo)) < 0 || (rc = set_table(pg, BBO_PG_DEFAULT_TABLE)) < 0)
         goto done;
     if ((pg->conninfo = strdup(conninfo)) == NULL) {
         rc = bbo__pg_error(pg, BBO_ENOMEM, "out of memory", NULL);
@@ -388,14 +391,26 @@ static void ignore_notice(void *arg, const char *message)
 
 static int connect_slot(bbo_pg *pg, pg_slot *slot)
 {
-    char sql[96];
+    char sql[96], timeout[24];
     int rc;
 
     if (slot->conn && PQstatus(slot->conn) == CONNECTION_OK)
         return BBO_OK;
     if (slot->conn)
         PQfinish(slot->conn);
-    if ((slot->conn = PQconnectdb(pg->conninfo)) == NULL)
+    if (pg->has_connect_timeout) {
+        slot->conn = PQconnectdb(pg->conninfo);
+    } else {
+        /* a host that does not answer must not hold a worker longer than
+         * the lock wait (libpq waits for TCP's own timeout by default) */
+        const char *keys[] = {"dbname", "connect_timeout", NULL};
+        const char *values[] = {pg->conninfo, timeout, NULL};
+
+        snprintf(timeout, sizeof(timeout), "%lld",
+                 (long long)(pg->lock_wait_ms < 2000 ? 2 : pg->lock_wait_ms / 1000));
+        slot->conn = PQconnectdbParams(keys, values, 1);
+    }
+    if (slot->conn == NULL)
         return bbo__pg_error(pg, BBO_ENOMEM, "out of memory", NULL);
     if (PQstatus(slot->conn) != CONNECTION_OK) {
         rc = bbo__pg_error(pg, BBO_EIO, "cannot connect to PostgreSQL",

@@ -28,6 +28,7 @@ typedef struct pg_slot {
 struct bbo_pg {
     char *conninfo;
     char *password; /* from conninfo, to redact; NULL when none */
+    bool has_connect_timeout; /* else connecting is bounded by the lock wait */
     unsigned char key[BBO_PG_KEY_LEN];
     bool has_key;
     char *table;     /* quoted identifier(s), ready for SQL */

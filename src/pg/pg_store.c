@@ -143,7 +143,9 @@ static int lock_row(pg_store *st, bool wait)
 
 static int take_lock(pg_store *st, bool wait)
 {
-    int64_t deadline = bbo__pg_now_ms() + st->pg->lock_wait_ms;
+    /* try_lock does not wait for a connection either: a session that
+     * tries serves its still-valid token meanwhile */
+    int64_t deadline = bbo__pg_now_ms() + (wait ? st->pg->lock_wait_ms : 0);
     int rc = BBO_OK, attempt;
 
     if (st->holding) /* a previous holder never unlocked: start over */
@@ -214,9 +216,12 @@ static int run_autocommit(pg_store *st, conn_op op, void *arg, bool persist)
     }
     for (;;) {
         if ((rc = bbo__pg_acquire(st->pg, deadline, &slot, &conn)) == BBO_OK) {
+            bool lost;
+
             rc = op(st, conn, arg);
-            bbo__pg_release(st->pg, slot, bbo__pg_conn_lost(conn));
-            if (rc == BBO_OK || !bbo__pg_conn_lost(conn))
+            lost = bbo__pg_conn_lost(conn);
+            bbo__pg_release(st->pg, slot, lost); /* closes a lost one */
+            if (rc == BBO_OK || !lost)
                 return rc;
         } else if (rc != BBO_EIO) {
             return rc;

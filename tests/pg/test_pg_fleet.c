@@ -126,6 +126,14 @@ static long long open_transactions(fixture *f)
                          "(state = 'active' AND query LIKE '%FOR UPDATE%'))");
 }
 
+static long long time_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -137,18 +145,21 @@ static void sleep_ms(long ms)
  * has committed (so no refresh is between the server and the store). */
 static void wait_for_refreshes(fixture *f, long count)
 {
+    long seen = -1;
     int i;
 
-    if (getenv("BBO_TEST_VERBOSE"))
-        fprintf(stderr, "%ld: waiting for %ld refreshes\n", (long)time(NULL), count);
-
     for (i = 0; i < WAIT_MS / 20; i++) {
-        if (mock_stat_long("grants.refresh_token") >= count && open_transactions(f) == 0)
+        long now_seen = mock_stat_long("grants.refresh_token");
+
+        if (getenv("BBO_TEST_VERBOSE") && now_seen != seen)
+            fprintf(stderr, "%lld ms: %ld refreshes (waiting for %ld)\n",
+                    (long long)(time_ms() % 100000), now_seen, count);
+        seen = now_seen;
+        if (seen >= count && open_transactions(f) == 0)
             return;
         sleep_ms(20);
     }
-    fail_msg("waited in vain for %ld refreshes (the mock saw %ld)", count,
-             mock_stat_long("grants.refresh_token"));
+    fail_msg("waited in vain for %ld refreshes (the mock saw %ld)", count, seen);
 }
 
 static void set_ttl(int ttl)
@@ -249,6 +260,7 @@ typedef struct child_args {
     int grants, threads;
     fault fault;      /* for child 0 */
     int report_fd;    /* fault: the backend pid goes there */
+    int ready_fd;     /* a byte once every grant gave every thread a token */
     int go_fd;        /* FAULT_TERMINATE_LOCKED: wait for a byte */
     int stop_fd;      /* EOF: stop */
     int result_fd;
@@ -283,6 +295,7 @@ typedef struct worker {
     bbo_session **sessions;
     int grants;
     atomic_bool *stop;
+    atomic_long *served; /* successful calls in this process, per grant */
     long calls, errors, io_errors;
     char message[256];
 } worker;
@@ -298,6 +311,8 @@ static void *work(void *arg)
         int rc = bbo_session_access_token(w->sessions[i], &access);
 
         w->calls++;
+        if (rc == BBO_OK)
+            atomic_fetch_add(&w->served[i], 1);
         if (rc < 0) {
             w->io_errors += rc == BBO_EIO;
             if (w->errors++ == 0)
@@ -333,6 +348,7 @@ static void child_main(const child_args *a)
     bbo_session *sessions[MAX_GRANTS] = {0};
     worker workers[MAX_THREADS];
     atomic_bool stop = false;
+    atomic_long served[MAX_GRANTS];
     pthread_t watcher;
     stopper st = {a->stop_fd, &stop};
     bbo_pg *pg = NULL;
@@ -341,6 +357,8 @@ static void child_main(const child_args *a)
 
     memset(&res, 0, sizeof(res));
     memset(workers, 0, sizeof(workers));
+    for (i = 0; i < MAX_GRANTS; i++)
+        atomic_init(&served[i], 0);
     res.index = a->index;
     if (a->fault != FAULT_NONE) {
         hook_args = a;
@@ -381,9 +399,19 @@ static void child_main(const child_args *a)
         workers[started].sessions = sessions;
         workers[started].grants = a->grants;
         workers[started].stop = &stop;
+        workers[started].served = served;
         if (pthread_create(&workers[started].thread, NULL, work, &workers[started]) != 0)
             break;
     }
+    /* ready once every session has handed out a token */
+    for (i = 0; i < a->grants && !atomic_load(&stop);) {
+        if (atomic_load(&served[i]) > 0)
+            i++;
+        else
+            sleep_ms(10);
+    }
+    if (i == a->grants && write(a->ready_fd, "r", 1) != 1)
+        res.step = 7;
     for (i = 0; i < started; i++) {
         pthread_join(workers[i].thread, NULL);
         res.calls += workers[i].calls;
@@ -431,7 +459,7 @@ done:
 typedef struct fleet {
     int procs, threads;
     pid_t pids[MAX_PROCS];
-    int report[2], go[2], stop[2], results[2];
+    int report[2], go[2], stop[2], results[2], ready[2];
     char ca[512];
 } fleet;
 
@@ -447,6 +475,7 @@ static void fleet_init(fixture *f, fleet *fl, int procs, int threads)
     assert_int_equal(pipe2(fl->go, O_CLOEXEC), 0);
     assert_int_equal(pipe2(fl->stop, O_CLOEXEC), 0);
     assert_int_equal(pipe2(fl->results, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(fl->ready, O_CLOEXEC), 0);
     /* children must not inherit live connections */
     bbo_client_free(f->client);
     f->client = NULL;
@@ -470,6 +499,7 @@ static void fleet_start(fixture *f, fleet *fl, int index, fault fa)
     close(fl->go[1]);
     close(fl->stop[1]);
     close(fl->results[0]);
+    close(fl->ready[0]);
     memset(&a, 0, sizeof(a));
     a.index = index;
     a.table = f->table;
@@ -479,10 +509,24 @@ static void fleet_start(fixture *f, fleet *fl, int index, fault fa)
     a.threads = fl->threads;
     a.fault = fa;
     a.report_fd = fl->report[1];
+    a.ready_fd = fl->ready[1];
     a.go_fd = fl->go[0];
     a.stop_fd = fl->stop[0];
     a.result_fd = fl->results[1];
     child_main(&a);
+}
+
+/* Wait until `n` children have served every grant to every thread. */
+static void fleet_wait_ready(fleet *fl, int n)
+{
+    struct pollfd pfd = {fl->ready[0], POLLIN, 0};
+    char byte;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (poll(&pfd, 1, WAIT_MS) != 1 || read(fl->ready[0], &byte, 1) != 1)
+            fail_msg("only %d of %d workers got going", i, n);
+    }
 }
 
 /* The backend pid a faulted child reports from its hook. */
@@ -530,6 +574,8 @@ static void fleet_finish(fixture *f, fleet *fl, int killed, result *res, long *e
     }
     close(fl->report[0]);
     close(fl->results[0]);
+    close(fl->ready[0]);
+    close(fl->ready[1]);
     if (got < fl->procs - (killed >= 0))
         fail_msg("only %d workers answered", got);
     for (i = 0; i < got; i++) {
@@ -605,6 +651,7 @@ static void test_fleet_with_restart(void **state)
     wait_for_refreshes(f, 4L * MAX_GRANTS);
     set_ttl(LONG_TTL);
     wait_for_refreshes(f, 5L * MAX_GRANTS);
+    fleet_wait_ready(&fl, MAX_PROCS);
     fleet_finish(f, &fl, -1, res, &errors, &io_errors);
     print_errors(res, MAX_PROCS);
 
@@ -661,7 +708,7 @@ static void run_fault(void **state, fault fa)
     if (fa == FAULT_TERMINATE_LOCKED)
         assert_int_equal(write(fl.go[1], "g", 1), 1);
     wait_for_refreshes(f, 1);
-    sleep_ms(300); /* let everyone adopt it */
+    fleet_wait_ready(&fl, MAX_PROCS - (killed >= 0)); /* everyone has a good token */
     fleet_finish(f, &fl, killed, res, &errors, &io_errors);
     print_errors(res, MAX_PROCS - (killed >= 0));
 

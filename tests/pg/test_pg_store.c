@@ -459,6 +459,9 @@ static void test_pool_wait_bounded(void **state)
     assert_rc(bbo__store_lock(holder), BBO_OK);
     assert_rc(bbo_store_load(other, &token), BBO_EBUSY);
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "pool"));
+    assert_rc(bbo__store_lock(other), BBO_EBUSY);
+    assert_rc(bbo__store_try_lock(other), BBO_EBUSY); /* without waiting */
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "pool"));
     /* the holder's own operations use its connection */
     assert_loads(holder, NULL, NULL);
     save(holder, ACCESS_A, REFRESH_A, (int64_t)time(NULL), BBO_OK);
@@ -551,6 +554,12 @@ static void test_server_restart(void **state)
     f->pg = new_pg(f, KEY, 0);
     store = new_store(f->pg, "grant-r");
     save(store, ACCESS_A, REFRESH_A, now, BBO_OK);
+    /* an idle pooled connection dies with the server: the next load finds
+     * it dead and goes on with a new one */
+    PQfinish(f->admin);
+    pg_test_ctl("restart -m fast");
+    f->admin = pg_test_connect();
+    assert_loads(store, ACCESS_A, REFRESH_A);
     assert_rc(bbo__store_lock(store), BBO_OK); /* held through the restart */
     PQfinish(f->admin);
     pg_test_ctl("restart -m fast");
@@ -564,6 +573,29 @@ static void test_server_restart(void **state)
     assert_rc(bbo__store_unlock(store), BBO_OK);
     assert_loads(store, ACCESS_B, REFRESH_B);
     assert_int_equal(row_version(f, "grant-r"), 2);
+    /* a restart between the load and the save (a refresh in flight): the
+     * save reconnects and writes the token, nobody having saved since */
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_loads(store, ACCESS_B, REFRESH_B);
+    PQfinish(f->admin);
+    pg_test_ctl("restart -m fast");
+    f->admin = pg_test_connect();
+    save(store, ACCESS_A, REFRESH_A, now + 2, BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    assert_loads(store, ACCESS_A, REFRESH_A);
+    assert_int_equal(row_version(f, "grant-r"), 3);
+    /* the server is still away when the save comes: it keeps reconnecting
+     * (up to the lock wait) until the server is back */
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_loads(store, ACCESS_A, REFRESH_A);
+    PQfinish(f->admin);
+    pg_test_ctl("stop -m fast");
+    pg_test_ctl("start >/dev/null 2>&1 & sleep 0"); /* back in a moment */
+    save(store, ACCESS_B, REFRESH_B, now + 3, BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    f->admin = pg_test_connect();
+    assert_loads(store, ACCESS_B, REFRESH_B);
+    assert_int_equal(row_version(f, "grant-r"), 4);
     bbo_store_free(store);
 }
 
@@ -657,6 +689,41 @@ static void test_older_layout(void **state)
     bbo_store_free(store);
 }
 
+/* A URI works as well as key=value pairs, with or without connect_timeout. */
+static void test_uri_and_connect_timeout(void **state)
+{
+    fixture *f = *state;
+    PQconninfoOption *options = PQconninfoParse(pg_test_conninfo(), NULL), *o;
+    const char *host = NULL, *port = NULL;
+    char uri[512], pairs[512];
+    bbo_pg *by_uri = NULL;
+    bbo_store *one, *two;
+
+    assert_non_null(options);
+    for (o = options; o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+    }
+    assert_non_null(host);
+    assert_non_null(port);
+    snprintf(uri, sizeof(uri), "postgresql://bbo@/postgres?host=%s&port=%s", host, port);
+    snprintf(pairs, sizeof(pairs), "%s connect_timeout=5", pg_test_conninfo());
+    PQconninfoFree(options);
+    assert_rc(bbo_pg_new(&by_uri, uri, KEY), BBO_OK);
+    assert_rc(bbo_pg_set_table(by_uri, f->table), BBO_OK);
+    assert_rc(bbo_pg_new(&f->pg, pairs, KEY), BBO_OK);
+    assert_rc(bbo_pg_set_table(f->pg, f->table), BBO_OK);
+    one = new_store(by_uri, "grant-u");
+    two = new_store(f->pg, "grant-u");
+    save(one, ACCESS_A, REFRESH_A, (int64_t)time(NULL), BBO_OK);
+    assert_loads(two, ACCESS_A, REFRESH_A);
+    bbo_store_free(two);
+    bbo_store_free(one);
+    bbo_pg_free(by_uri);
+}
+
 /* ---- arguments ---------------------------------------------------------- */
 
 static void test_arguments(void **state)
@@ -703,6 +770,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_without_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uri_and_connect_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arguments, setup, teardown),
     };
 
