@@ -228,9 +228,19 @@ class Suite:
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
+        from selenium.common.exceptions import WebDriverException
+
         page = self.driver.find_element("tag name", "html")
         self.find(element_id).click()
-        WebDriverWait(self.driver, PAGE_TIMEOUT).until(expected_conditions.staleness_of(page))
+
+        def gone(driver):
+            # Chromium may answer "Node ... does not belong to the document"
+            # while the old page is torn down: that is gone too
+            try:
+                return expected_conditions.staleness_of(page)(driver)
+            except WebDriverException:
+                return True
+        WebDriverWait(self.driver, PAGE_TIMEOUT).until(gone)
         WebDriverWait(self.driver, PAGE_TIMEOUT).until(
             lambda d: d.execute_script("return document.readyState") == "complete")
 
