@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "internal/common.h"
+#include "internal/crypto.h"
 #include "internal/store.h"
 
 #define ACCESS_OLD "OldAccessSecret-0123456789_abc.def~ghi+jkl/mno=="
@@ -39,7 +40,9 @@
 #define SCOPES "account pullrequest:write repository:write"
 #define TWO_MIB (2 * 1024 * 1024)
 #define MAGIC_LEN 8
+#define GEN_LEN 8
 #define NONCE_LEN 12
+#define HEADER_LEN (MAGIC_LEN + GEN_LEN + NONCE_LEN)
 #define TAG_LEN 16
 
 static const unsigned char KEY[32] = {
@@ -248,6 +251,17 @@ static void assert_no_temp_files(const char *dir)
 
     list_dir(dir, &total, &temps);
     assert_int_equal(temps, 0);
+}
+
+/* The big-endian generation of an encrypted file's header. */
+static uint64_t generation_of(const unsigned char *bytes)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < GEN_LEN; i++)
+        v = (v << 8) | bytes[MAGIC_LEN + i];
+    return v;
 }
 
 static int file_mode(const char *path)
@@ -488,10 +502,11 @@ static void test_encrypted_format(void **state)
     save_token(f->path, KEY, old);
     assert_int_equal(file_mode(f->path), 0600);
     bytes = read_file(f->path, &len);
-    assert_memory_equal(bytes, "BBOENC1\0", MAGIC_LEN);
+    assert_memory_equal(bytes, "BBOENC2\0", MAGIC_LEN);
     assert_rc(bbo_token_to_json(old, &json), BBO_OK);
-    /* magic, nonce, the JSON's length of ciphertext, tag */
-    assert_int_equal(len, MAGIC_LEN + NONCE_LEN + strlen(json) + TAG_LEN);
+    /* magic, generation, nonce, the JSON's length of ciphertext, tag */
+    assert_int_equal(len, HEADER_LEN + strlen(json) + TAG_LEN);
+    assert_true(generation_of(bytes) > 0);
     assert_null(find_bytes(bytes, len, ACCESS_OLD, strlen(ACCESS_OLD)));
     assert_null(find_bytes(bytes, len, REFRESH_OLD, strlen(REFRESH_OLD)));
     assert_null(find_bytes(bytes, len, "access_token", strlen("access_token")));
@@ -515,7 +530,7 @@ static void test_encrypted_tamper_every_byte(void **state)
 
     save_token(f->path, KEY, token);
     bytes = read_file(f->path, &len);
-    assert_true(len > MAGIC_LEN + NONCE_LEN + TAG_LEN);
+    assert_true(len > HEADER_LEN + TAG_LEN);
     for (i = 0; i < len; i++) {
         for (m = 0; m < 2; m++) {
             unsigned char mask = m == 0 ? 0x01 : 0x80;
@@ -613,9 +628,11 @@ static void test_fresh_nonce(void **state)
     second = read_file(f->path, &len2);
     assert_int_equal(len1, len2);
     assert_memory_equal(first, second, MAGIC_LEN);
-    assert_memory_not_equal(first + MAGIC_LEN, second + MAGIC_LEN, NONCE_LEN);
-    assert_memory_not_equal(first + MAGIC_LEN + NONCE_LEN, second + MAGIC_LEN + NONCE_LEN,
-                            len1 - MAGIC_LEN - NONCE_LEN);
+    /* each save counts up */
+    assert_true(generation_of(second) > generation_of(first));
+    assert_memory_not_equal(first + MAGIC_LEN + GEN_LEN, second + MAGIC_LEN + GEN_LEN,
+                            NONCE_LEN);
+    assert_memory_not_equal(first + HEADER_LEN, second + HEADER_LEN, len1 - HEADER_LEN);
     expect_stored(f->path, KEY, old);
     free(first);
     free(second);
@@ -865,7 +882,7 @@ static void custom_destroy(void *payload)
 static bbo_store_callbacks custom_table(custom *c)
 {
     bbo_store_callbacks cb = { BBO_STORE_VERSION, custom_load, custom_save, custom_clear,
-                               custom_lock, custom_unlock, custom_destroy, NULL };
+                               custom_lock, custom_unlock, custom_destroy, NULL, NULL };
 
     cb.payload = c;
     return cb;
