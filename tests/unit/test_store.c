@@ -56,6 +56,7 @@ static const unsigned char WRONG_KEY[32] = {
 
 /* Sentinel for outputs that must stay untouched on failure. */
 #define UNTOUCHED ((bbo_token *)(uintptr_t)0x1)
+#define UNTOUCHED_STORE ((bbo_store *)(uintptr_t)0x1)
 
 typedef struct fixture {
     char dir[64];
@@ -187,6 +188,13 @@ static void assert_message_clean(void)
     assert_null(strstr(msg, REFRESH_OLD));
     assert_null(strstr(msg, ACCESS_NEW));
     assert_null(strstr(msg, REFRESH_NEW));
+}
+
+/* cmocka's skip() counts as a failure in this meson's TAP: a comment. */
+static void skip_because(const char *why)
+{
+    printf("# skipped: %s\n", why);
+    fflush(stdout);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -638,6 +646,410 @@ static void test_fresh_nonce(void **state)
     free(second);
     bbo_store_free(store);
     bbo_token_free(old);
+}
+
+/* ---- binding to the store, rollback ------------------------------------ */
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len;
+    unsigned char *bytes = read_file(from, &len);
+
+    write_file(to, bytes, len);
+    free(bytes);
+}
+
+static bbo_store *file_store_id(const char *path, const unsigned char *key, const char *id)
+{
+    bbo_store *store = NULL;
+
+    assert_rc(bbo_file_store_new_ex(&store, path, key, id), BBO_OK);
+    return store;
+}
+
+/* A file copied from another store with the same key does not load. */
+static void test_bound_copied_file(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token();
+    char other[160];
+
+    snprintf(other, sizeof(other), "%s/other.json", f->dir);
+    save_token(other, KEY, old);
+    expect_stored(other, KEY, old);
+    copy_file(other, f->path);
+    expect_load_error(f->path, KEY, BBO_ECRYPTO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "another store"));
+    assert_message_clean();
+    /* the original still loads where it was written */
+    expect_stored(other, KEY, old);
+    bbo_token_free(old);
+}
+
+/* Two stores' files swapped: neither loads; swapped back, both do. */
+static void test_bound_swapped_files(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token(), *fresh = new_token();
+    char other[160], aside[160];
+
+    snprintf(other, sizeof(other), "%s/other.json", f->dir);
+    snprintf(aside, sizeof(aside), "%s/aside", f->dir);
+    save_token(f->path, KEY, old);
+    save_token(other, KEY, fresh);
+    assert_int_equal(rename(f->path, aside), 0);
+    assert_int_equal(rename(other, f->path), 0);
+    assert_int_equal(rename(aside, other), 0);
+    expect_load_error(f->path, KEY, BBO_ECRYPTO);
+    expect_load_error(other, KEY, BBO_ECRYPTO);
+    assert_int_equal(rename(f->path, aside), 0);
+    assert_int_equal(rename(other, f->path), 0);
+    assert_int_equal(rename(aside, other), 0);
+    expect_stored(f->path, KEY, old);
+    expect_stored(other, KEY, fresh);
+    bbo_token_free(old);
+    bbo_token_free(fresh);
+}
+
+/* The default id is the canonical path: other spellings of the same file
+ * read it; an explicit id travels with the file and nothing else. */
+static void test_bound_store_id(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token(), *got = NULL;
+    bbo_store *store;
+    char spelling[192], link[160], via_link[192], other[160];
+
+    save_token(f->path, KEY, old);
+    snprintf(spelling, sizeof(spelling), "%s/./../%s/token.json", f->dir, strrchr(f->dir, '/') + 1);
+    expect_stored(spelling, KEY, old);
+    snprintf(link, sizeof(link), "%s/link", f->dir);
+    assert_int_equal(symlink(".", link), 0);
+    snprintf(via_link, sizeof(via_link), "%s/token.json", link);
+    expect_stored(via_link, KEY, old);
+
+    /* explicit ids: same id loads a copy, another id (or the path) does not */
+    store = file_store_id(f->path, KEY, "work laptop");
+    assert_rc(bbo_store_save(store, old), BBO_OK);
+    bbo_store_free(store);
+    snprintf(other, sizeof(other), "%s/moved.json", f->dir);
+    copy_file(f->path, other);
+    store = file_store_id(other, KEY, "work laptop");
+    assert_rc(bbo_store_load(store, &got), BBO_OK);
+    assert_same_token(got, old);
+    bbo_token_free(got);
+    bbo_store_free(store);
+    store = file_store_id(other, KEY, "work laptop 2");
+    got = UNTOUCHED;
+    assert_rc(bbo_store_load(store, &got), BBO_ECRYPTO);
+    assert_ptr_equal(got, UNTOUCHED);
+    bbo_store_free(store);
+    expect_load_error(f->path, KEY, BBO_ECRYPTO); /* the default id is the path */
+
+    /* arguments; without a key the id changes nothing */
+    store = UNTOUCHED_STORE;
+    assert_rc(bbo_file_store_new_ex(&store, f->path, KEY, ""), BBO_EINVAL);
+    assert_rc(bbo_file_store_new_ex(NULL, f->path, KEY, "x"), BBO_EINVAL);
+    assert_ptr_equal(store, UNTOUCHED_STORE);
+    store = file_store_id(other, NULL, "ignored");
+    assert_rc(bbo_store_save(store, old), BBO_OK);
+    bbo_store_free(store);
+    expect_stored(other, NULL, old);
+    bbo_token_free(old);
+}
+
+/* An older copy of the file put back under a living store is refused. */
+static void test_rollback_refused(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token(), *fresh = new_token(), *got = NULL;
+    bbo_store *store = file_store(f->path, KEY), *later;
+    char aside[160];
+
+    snprintf(aside, sizeof(aside), "%s/aside", f->dir);
+    assert_rc(bbo_store_save(store, old), BBO_OK);
+    copy_file(f->path, aside);
+    assert_rc(bbo_store_save(store, fresh), BBO_OK);
+    copy_file(aside, f->path);
+    got = UNTOUCHED;
+    assert_rc(bbo_store_load(store, &got), BBO_ECRYPTO);
+    assert_ptr_equal(got, UNTOUCHED);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "rolled back"));
+    assert_message_clean();
+
+    /* documented limit: a new store object trusts the first file it reads */
+    expect_stored(f->path, KEY, old);
+
+    /* another object that saw the rolled-back file and saves again: the
+     * first sees a newer generation and loads it */
+    later = file_store(f->path, KEY);
+    assert_rc(bbo_store_load(later, &got), BBO_OK);
+    bbo_token_free(got);
+    assert_rc(bbo_store_save(later, fresh), BBO_OK);
+    got = NULL;
+    assert_rc(bbo_store_load(store, &got), BBO_OK);
+    assert_same_token(got, fresh);
+    bbo_token_free(got);
+    bbo_store_free(later);
+
+    /* a logout and a fresh login by another object still count up */
+    later = file_store(f->path, KEY);
+    assert_rc(bbo_store_clear(later), BBO_OK);
+    assert_rc(bbo_store_save(later, old), BBO_OK);
+    got = NULL;
+    assert_rc(bbo_store_load(store, &got), BBO_OK);
+    assert_same_token(got, old);
+    bbo_token_free(got);
+    bbo_store_free(later);
+    bbo_store_free(store);
+    bbo_token_free(old);
+    bbo_token_free(fresh);
+}
+
+/* A file in the format of bboauth 0.1 (BBOENC1: magic | nonce | text |
+ * tag, bound to nothing) is refused with a way out. */
+static void test_v1_refused(void **state)
+{
+    fixture *f = *state;
+    unsigned char file[MAGIC_LEN + NONCE_LEN + 64 + TAG_LEN];
+    const char *json = "{\"access_token\":\"a\",\"token_type\":\"bearer\"}";
+    size_t len = strlen(json);
+
+    memcpy(file, "BBOENC1", MAGIC_LEN);
+    memset(file + MAGIC_LEN, 7, NONCE_LEN);
+    assert_true(len <= 64);
+    assert_rc(bbo__gcm_seal(KEY, file + MAGIC_LEN, file, MAGIC_LEN + NONCE_LEN, json, len,
+                            file + MAGIC_LEN + NONCE_LEN, file + MAGIC_LEN + NONCE_LEN + len),
+              BBO_OK);
+    write_file(f->path, file, MAGIC_LEN + NONCE_LEN + len + TAG_LEN);
+    expect_load_error(f->path, KEY, BBO_ECRYPTO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "log in again"));
+    expect_load_error(f->path, NULL, BBO_ECRYPTO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "key"));
+}
+
+/* ---- the directory, the lock file, FIFOs -------------------------------- */
+
+static void expect_lock_error(const char *path, int code, const char *words)
+{
+    bbo_store *store = file_store(path, NULL);
+
+    assert_rc(bbo__store_lock(store), code);
+    if (words && !strstr(bbo_error_message(bbo_error_last()), words))
+        fail_msg("no \"%s\" in: %s", words, bbo_error_message(bbo_error_last()));
+    if (code == BBO_OK)
+        assert_rc(bbo__store_unlock(store), BBO_OK);
+    assert_rc(bbo__store_try_lock(store), code);
+    if (code == BBO_OK)
+        assert_rc(bbo__store_unlock(store), BBO_OK);
+    bbo_store_free(store);
+}
+
+static void expect_save_error(const char *path, int code)
+{
+    bbo_store *store = file_store(path, NULL);
+    bbo_token *old = old_token();
+
+    assert_rc(bbo_store_save(store, old), code);
+    bbo_store_free(store);
+    bbo_token_free(old);
+}
+
+/* A FIFO at the token or lock path fails at once, never blocks. */
+static void test_fifo_refused(void **state)
+{
+    fixture *f = *state;
+    char lock[160];
+
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    expect_load_error(f->path, NULL, BBO_EIO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "not a regular file"));
+    expect_load_error(f->path, KEY, BBO_EIO);
+    assert_int_equal(unlink(f->path), 0);
+
+    snprintf(lock, sizeof(lock), "%s.lock", f->path);
+    assert_int_equal(mkfifo(lock, 0600), 0);
+    expect_lock_error(f->path, BBO_EIO, "not a regular file");
+    assert_int_equal(unlink(lock), 0);
+    /* a symlink at the lock path is refused too */
+    assert_int_equal(symlink("/dev/null", lock), 0);
+    expect_lock_error(f->path, BBO_EIO, "symbolic link");
+}
+
+/* A lock file another user made (and could hold forever) is refused. */
+static void test_lock_file_checked(void **state)
+{
+    fixture *f = *state;
+    char lock[160];
+    int fd;
+
+    snprintf(lock, sizeof(lock), "%s.lock", f->path);
+    fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(chmod(lock, 0644), 0); /* others could take a read lock */
+    expect_lock_error(f->path, BBO_EIO, "chmod 600");
+    assert_int_equal(chmod(lock, 0600), 0);
+    if (geteuid() != 0) {
+        skip_because("not root: cannot give a lock file to another user");
+        return;
+    }
+    assert_int_equal(chown(lock, 65534, 65534), 0);
+    assert_int_equal(chmod(lock, 0666), 0);
+    expect_lock_error(f->path, BBO_EIO, "belongs to another user");
+    assert_int_equal(unlink(lock), 0);
+    /* removed: the lock works again */
+    expect_lock_error(f->path, BBO_OK, NULL);
+}
+
+/* 0777, 0770 and 0720 directories are refused, a sticky one is not. */
+static void test_directory_checked(void **state)
+{
+    static const mode_t unsafe[] = { 0777, 0770, 0720, 0702, 0775 };
+    fixture *f = *state;
+    bbo_token *old = old_token();
+    size_t i;
+
+    save_token(f->path, NULL, old);
+    for (i = 0; i < BBO_ARRAY_SIZE(unsafe); i++) {
+        assert_int_equal(chmod(f->dir, unsafe[i]), 0);
+        expect_load_error(f->path, NULL, BBO_EIO);
+        if (!strstr(bbo_error_message(bbo_error_last()), "writable by group or others"))
+            fail_msg("mode %03o: %s", (unsigned)unsafe[i], bbo_error_message(bbo_error_last()));
+        expect_load_error(f->path, KEY, BBO_EIO);
+        expect_save_error(f->path, BBO_EIO);
+        expect_lock_error(f->path, BBO_EIO, "chmod go-w");
+    }
+    /* sticky, like /tmp: others may add files, not replace ours */
+    assert_int_equal(chmod(f->dir, 01777), 0);
+    expect_stored(f->path, NULL, old);
+    save_token(f->path, NULL, old);
+    expect_lock_error(f->path, BBO_OK, NULL);
+    expect_stored(f->path, NULL, old);
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    expect_stored(f->path, NULL, old);
+    if (geteuid() != 0) {
+        skip_because("not root: cannot give files to another user");
+        bbo_token_free(old);
+        return;
+    }
+    /* in a sticky directory, a token file of another user is refused */
+    assert_int_equal(chmod(f->dir, 01777), 0);
+    assert_int_equal(chown(f->path, 65534, 65534), 0);
+    expect_load_error(f->path, NULL, BBO_EIO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "belongs to another user"));
+    assert_int_equal(chown(f->path, 0, 0), 0);
+    /* a directory of another user (but root) is refused */
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    assert_int_equal(chown(f->dir, 65534, 65534), 0);
+    expect_load_error(f->path, NULL, BBO_EIO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "belongs to another user"));
+    expect_save_error(f->path, BBO_EIO);
+    assert_int_equal(chown(f->dir, 0, 0), 0);
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    expect_stored(f->path, NULL, old);
+    bbo_token_free(old);
+}
+
+/* The message of a corrupt file names it once, without a doubled prefix. */
+static void test_corrupt_message(void **state)
+{
+    fixture *f = *state;
+    const char *msg;
+
+    write_file(f->path, "{\"access_token\":", 16);
+    expect_load_error(f->path, NULL, BBO_EPROTOCOL);
+    msg = bbo_error_message(bbo_error_last());
+    assert_non_null(strstr(msg, f->path));
+    assert_null(strstr(msg, "token store: token store"));
+    assert_int_equal(strncmp(msg, "token file ", 11), 0);
+    assert_null(strstr(msg + 1, "token file "));
+}
+
+/* No descriptor of the store survives an exec. */
+static int fds_without_cloexec(const char *part)
+{
+    char link[64], target[256];
+    int fd, count = 0;
+    ssize_t n;
+
+    for (fd = 0; fd < 1024; fd++) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        if ((n = readlink(link, target, sizeof(target) - 1)) < 0)
+            continue;
+        target[n] = '\0';
+        if (strstr(target, part) && !(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+            count++;
+    }
+    return count;
+}
+
+static int open_temp_files_checked;
+
+static void check_temp_cloexec(const char *stage)
+{
+    if (strcmp(stage, "written") == 0) {
+        assert_int_equal(fds_without_cloexec(".tmp."), 0);
+        open_temp_files_checked++;
+    }
+}
+
+static void test_descriptors_cloexec(void **state)
+{
+    fixture *f = *state;
+    bbo_store *store = file_store(f->path, KEY);
+    bbo_token *old = old_token();
+
+    bbo__file_store_fault_hook = check_temp_cloexec;
+    assert_rc(bbo_store_save(store, old), BBO_OK);
+    assert_int_equal(open_temp_files_checked, 1);
+    bbo__file_store_fault_hook = NULL;
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_int_equal(fds_without_cloexec(".lock"), 0);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    bbo_store_free(store);
+    bbo_token_free(old);
+}
+
+/* try_lock: BBO_EBUSY while held by another store object, another
+ * spelling (the kernel lock) or another process; taken once free. */
+static void test_try_lock(void **state)
+{
+    fixture *f = *state;
+    bbo_store *holder = file_store(f->path, NULL), *other = file_store(f->path, NULL), *spelled;
+    char spelling[160];
+    int status;
+    pid_t pid;
+
+    snprintf(spelling, sizeof(spelling), "%s/./token.json", f->dir);
+    spelled = file_store(spelling, NULL);
+    assert_rc(bbo__store_try_lock(holder), BBO_OK);
+    bbo_error_clear();
+    assert_rc(bbo__store_try_lock(other), BBO_EBUSY);
+    assert_rc(bbo__store_try_lock(spelled), BBO_EBUSY);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_OK); /* not an error to report */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        bbo_store *mine = NULL;
+        int rc = bbo_file_store_new(&mine, f->path, NULL);
+
+        rc = rc == BBO_OK ? bbo__store_try_lock(mine) : rc;
+        bbo_store_free(mine);
+        _exit(rc == BBO_EBUSY ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_rc(bbo__store_unlock(holder), BBO_OK);
+    assert_rc(bbo__store_try_lock(spelled), BBO_OK);
+    assert_rc(bbo__store_try_lock(holder), BBO_EBUSY);
+    assert_rc(bbo__store_unlock(spelled), BBO_OK);
+    assert_rc(bbo__store_try_lock(other), BBO_OK);
+    assert_rc(bbo__store_unlock(other), BBO_OK);
+    bbo_store_free(holder);
+    bbo_store_free(other);
+    bbo_store_free(spelled);
 }
 
 /* ---- atomic saves: kill -9 in the middle ------------------------------ */
@@ -1500,6 +1912,17 @@ int main(void)
         T(test_encrypted_truncated),
         T(test_no_downgrade),
         T(test_fresh_nonce),
+        T(test_bound_copied_file),
+        T(test_bound_swapped_files),
+        T(test_bound_store_id),
+        T(test_rollback_refused),
+        T(test_v1_refused),
+        T(test_fifo_refused),
+        T(test_lock_file_checked),
+        T(test_directory_checked),
+        T(test_corrupt_message),
+        T(test_descriptors_cloexec),
+        T(test_try_lock),
         T(test_kill_after_written),
         T(test_kill_after_synced),
         T(test_kill_after_written_encrypted),
