@@ -113,10 +113,11 @@ BBO_EXTERN int bbo_file_store_new_ex(bbo_store **out, const char *path, const un
 /**
  * Load the stored token.
  * @param out  receives the token, or NULL when nothing is stored
- * @return 0, or BBO_EIO (unreadable, unsafe permissions), BBO_ECRYPTO
- *         (wrong key, tampered file, encrypted file without a key or plain
- *         file with one), BBO_EPROTOCOL (not a token), BBO_ENOMEM, or what
- *         a custom store returns
+ * @return 0, or BBO_EIO (unreadable, unsafe permissions, not a regular
+ *         file), BBO_ECRYPTO (wrong key, tampered file, a file of another
+ *         store, rolled back, encrypted file without a key or plain file
+ *         with one), BBO_EPROTOCOL (not a token), BBO_ENOMEM, or what a
+ *         custom store returns
  */
 BBO_EXTERN int bbo_store_load(bbo_store *store, bbo_token **out);
 
