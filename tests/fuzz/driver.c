@@ -46,6 +46,14 @@ static const char *scope_seeds[] = {
     "REPO_WRITE SYSTEM_ADMIN ACCOUNT_WRITE", "  \t\n ", "a\"b c\\d",
 };
 
+static const char *store_file_seeds[] = {
+    "{\"access_token\":\"a\",\"token_type\":\"bearer\",\"expires_at\":1700007200,"
+    "\"obtained_at\":1700000000,\"scope\":\"account\",\"refresh_token\":\"r\"}",
+    "{\"access_token\":\"abc\",\"scopes\":\"repository\",\"expires_in\":3600}",
+    "BBOENC2",
+    "BBOENC1",
+};
+
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t next_random(void)
@@ -128,11 +136,12 @@ int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 5000;
 
-    printf("1..4\n");
+    printf("1..5\n");
     fflush(stdout);
     RUN("token", bbo_fuzz_token, token_seeds, iterations);
     RUN("callback", bbo_fuzz_callback, callback_seeds, iterations);
     RUN("response", bbo_fuzz_response, response_seeds, iterations);
     RUN("scopes", bbo_fuzz_scopes, scope_seeds, iterations);
+    RUN("store_file", bbo_fuzz_store_file, store_file_seeds, iterations);
     return 0;
 }
