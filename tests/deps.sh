@@ -2,7 +2,8 @@
 # Sourced by tests/run.sh and examples/demo.sh.
 bbo_install_deps() {
     local pkgs="gcc g++ meson ninja-build pkg-config python3 openssl valgrind \
-libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev"
+libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev \
+clang libclang-rt-14-dev"
     local missing=""
     for p in $pkgs; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
