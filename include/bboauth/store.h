@@ -72,8 +72,8 @@ BBO_EXTERN int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbac
  * nothing) are refused: log in again.
  *
  * Rollback: every keyed save writes a generation greater than any this
- * store object loaded or saved (wall-clock microseconds, or one more),
- * and a load refuses an older one (BBO_ECRYPTO): an older copy of the file
+ * store object loaded or saved and than the file on disk claims (else
+ * wall-clock microseconds), and a load refuses an older one (BBO_ECRYPTO): an older copy of the file
  * put back while the object lives is detected. A new store object (a new
  * process) trusts the first generation it reads: the store cannot tell a
  * copy restored while no one was running from the real file, nor a

@@ -30,6 +30,7 @@
 #define AAD_LEN (HEADER_LEN + BBO_SHA256_LEN)
 /* a token file is a few kilobytes; anything far bigger is not ours */
 #define FILE_MAX (BBO_JSON_MAX_BYTES + HEADER_LEN + BBO_GCM_TAG_LEN)
+#define TEN_YEARS_US (UINT64_C(10) * 366 * 24 * 3600 * 1000000)
 
 void (*bbo__file_store_fault_hook)(const char *stage);
 
@@ -342,16 +343,41 @@ static int ensure_store_id(file_store *fs)
     return BBO_OK;
 }
 
-/* Strictly after everything this object saw, and after earlier saves by
- * other processes as long as the wall clock does not step back: a fresh
- * login after a logout (no file to continue from) still counts up. */
+/* The generation the current file claims, or 0: unauthenticated, so only
+ * ever used to count further up, and ignored when implausibly far ahead
+ * (more than ten years: a forged header must not exhaust the counter). */
+static uint64_t claimed_generation(const char *path, uint64_t now)
+{
+    unsigned char head[MAGIC_LEN + GENERATION_LEN];
+    uint64_t generation;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0)
+        return 0;
+    n = read(fd, head, sizeof(head));
+    close(fd);
+    if (n != (ssize_t)sizeof(head) || !has_magic(head, sizeof(head), MAGIC))
+        return 0;
+    generation = get_u64(head + MAGIC_LEN);
+    if (generation > now && generation - now > TEN_YEARS_US)
+        return 0;
+    return generation;
+}
+
+/* Strictly after everything this object saw and the file now on disk
+ * claims; otherwise the wall clock, so that a fresh login after a logout
+ * (no file to continue from) still counts up. */
 static uint64_t next_generation(const file_store *fs)
 {
-    uint64_t now = (uint64_t)clock_now_us();
+    uint64_t now = (uint64_t)clock_now_us(), next = now;
+    uint64_t seen = fs->generation, claimed = claimed_generation(fs->path, now);
 
-    if (fs->generation == UINT64_MAX)
-        return UINT64_MAX;
-    return now > fs->generation ? now : fs->generation + 1;
+    if (seen >= next)
+        next = seen == UINT64_MAX ? seen : seen + 1;
+    if (claimed >= next)
+        next = claimed == UINT64_MAX ? claimed : claimed + 1;
+    return next;
 }
 
 /* ---- the callbacks ------------------------------------------------------- */
@@ -419,7 +445,7 @@ static int file_save(const bbo_token *token, void *payload)
 {
     file_store *fs = payload;
     bbo_buf bytes = BBO_BUF_INIT, tmp = BBO_BUF_INIT;
-    uint64_t generation = next_generation(fs);
+    uint64_t generation = fs->encrypted ? next_generation(fs) : 0;
     char *json = NULL;
     bool temp_exists = false; /* only a file we created may be unlinked */
     int fd = -1, error;

@@ -30,6 +30,7 @@
 #include "internal/common.h"
 #include "internal/crypto.h"
 #include "internal/store.h"
+#include "internal/store_file.h"
 
 #define ACCESS_OLD "OldAccessSecret-0123456789_abc.def~ghi+jkl/mno=="
 #define REFRESH_OLD "OldRefreshSecret-9876543210"
@@ -802,6 +803,70 @@ static void test_rollback_refused(void **state)
     bbo_token_free(got);
     bbo_store_free(later);
     bbo_store_free(store);
+    bbo_token_free(old);
+    bbo_token_free(fresh);
+}
+
+/* A file (validly) written at `generation` for the store id "gen". */
+static void write_generation(const char *path, const bbo_token *token, uint64_t generation)
+{
+    char *json = NULL;
+    bbo_buf bytes = BBO_BUF_INIT;
+
+    assert_rc(bbo_token_to_json(token, &json), BBO_OK);
+    assert_rc(bbo__store_file_encode(&bytes, json, KEY, "gen", generation), BBO_OK);
+    write_file(path, bytes.ptr, bytes.size);
+    bbo__buf_dispose(&bytes);
+    bbo_free(json);
+}
+
+static uint64_t file_generation(const char *path)
+{
+    size_t len;
+    unsigned char *bytes = read_file(path, &len);
+    uint64_t generation;
+
+    assert_true(len >= HEADER_LEN);
+    generation = generation_of(bytes);
+    free(bytes);
+    return generation;
+}
+
+/* Saves continue from the file on disk: a store that saw a file from
+ * ahead of its clock (a clock stepped back) is not made to refuse the
+ * next one as rolled back; a header absurdly far ahead is ignored. */
+static void test_generation_continues(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token(), *fresh = new_token(), *got = NULL;
+    bbo_store *reader = file_store_id(f->path, KEY, "gen"), *writer;
+    uint64_t now = (uint64_t)time(NULL) * 1000000, ahead = now + UINT64_C(3600) * 1000000;
+    uint64_t far = now + UINT64_C(20) * 366 * 24 * 3600 * 1000000;
+
+    write_generation(f->path, old, ahead);
+    assert_rc(bbo_store_load(reader, &got), BBO_OK);
+    bbo_token_free(got);
+    writer = file_store_id(f->path, KEY, "gen"); /* saw nothing */
+    assert_rc(bbo_store_save(writer, fresh), BBO_OK);
+    bbo_store_free(writer);
+    assert_true(file_generation(f->path) > ahead);
+    got = NULL;
+    assert_rc(bbo_store_load(reader, &got), BBO_OK);
+    assert_same_token(got, fresh);
+    bbo_token_free(got);
+    bbo_store_free(reader);
+
+    write_generation(f->path, old, far);
+    writer = file_store_id(f->path, KEY, "gen");
+    assert_rc(bbo_store_save(writer, fresh), BBO_OK);
+    bbo_store_free(writer);
+    assert_true(file_generation(f->path) < ahead);
+    reader = file_store_id(f->path, KEY, "gen");
+    got = NULL;
+    assert_rc(bbo_store_load(reader, &got), BBO_OK);
+    assert_same_token(got, fresh);
+    bbo_token_free(got);
+    bbo_store_free(reader);
     bbo_token_free(old);
     bbo_token_free(fresh);
 }
@@ -1920,6 +1985,7 @@ int main(void)
         T(test_bound_swapped_files),
         T(test_bound_store_id),
         T(test_rollback_refused),
+        T(test_generation_continues),
         T(test_v1_refused),
         T(test_fifo_refused),
         T(test_lock_file_checked),
