@@ -179,7 +179,7 @@ int bbo__store_file_decode(bbo_token **out, uint64_t *generation, const void *da
     if ((error = decode_text(&json, &json_len, &gen, data, len, key, store_id, path)) < 0)
         return error;
     if ((error = bbo_token_parse(&token, (const char *)json, json_len, now)) < 0) {
-        snprintf(prefix, sizeof(prefix), "token file %s", path);
+        snprintf(prefix, sizeof(prefix), "token file %s is corrupt", path);
         bbo__error_prefix(prefix);
     } else {
         *out = token;

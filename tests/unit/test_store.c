@@ -1028,6 +1028,7 @@ static void test_corrupt_message(void **state)
     assert_non_null(strstr(msg, f->path));
     assert_null(strstr(msg, "token store: token store"));
     assert_int_equal(strncmp(msg, "token file ", 11), 0);
+    assert_non_null(strstr(msg, "is corrupt: "));
     assert_null(strstr(msg + 1, "token file "));
 }
 
