@@ -173,7 +173,7 @@ int bbo__store_file_decode(bbo_token **out, uint64_t *generation, const void *da
     size_t json_len = 0;
     uint64_t gen = 0;
     bbo_token *token = NULL;
-    char prefix[160];
+    char prefix[320];
     int error;
 
     if ((error = decode_text(&json, &json_len, &gen, data, len, key, store_id, path)) < 0)
