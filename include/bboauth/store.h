@@ -72,12 +72,14 @@ BBO_EXTERN int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbac
  * nothing) are refused: log in again.
  *
  * Rollback: every keyed save writes a generation greater than any this
- * store object loaded or saved and than the file on disk claims (else
- * wall-clock microseconds), and a load refuses an older one (BBO_ECRYPTO): an older copy of the file
- * put back while the object lives is detected. A new store object (a new
- * process) trusts the first generation it reads: the store cannot tell a
- * copy restored while no one was running from the real file, nor a
- * deleted file from a logout. Without a key nothing is authenticated.
+ * store object loaded or saved, than the lock file records and than the
+ * file on disk claims (else wall-clock microseconds); a save under the
+ * lock records it in `path`.lock (HMAC-authenticated). A load refuses a
+ * generation older than one the object saw or the lock file records
+ * (BBO_ECRYPTO): an older copy put back is refused by running and new
+ * processes alike, unless the lock file was put back or removed too. A
+ * deleted file cannot be told from a logout. Without a key nothing is
+ * authenticated.
  *
  * Saves are atomic (temporary file in the same directory, fsync, rename,
  * fsync of the directory) and create the file with mode 0600. Refused

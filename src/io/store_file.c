@@ -343,6 +343,81 @@ static int ensure_store_id(file_store *fs)
     return BBO_OK;
 }
 
+/* The lock file remembers the newest generation saved under the lock, so
+ * that a new store object (a new process) also refuses an older copy put
+ * back: RECORD_MAGIC | generation | HMAC-SHA256 over both and the store
+ * id, keyed from the file key (only a holder of the key can raise it). */
+#define RECORD_MAGIC "BBOGEN1"
+#define RECORD_LEN (MAGIC_LEN + GENERATION_LEN + BBO_SHA256_LEN)
+
+static int record_mac(const file_store *fs, const unsigned char *head,
+                      unsigned char mac[BBO_SHA256_LEN])
+{
+    static const char label[] = "bboauth lock-file generation record";
+    unsigned char mac_key[BBO_SHA256_LEN], data[MAGIC_LEN + GENERATION_LEN + BBO_SHA256_LEN];
+    int error;
+
+    memcpy(data, head, MAGIC_LEN + GENERATION_LEN);
+    if ((error = bbo__hmac_sha256(fs->key, sizeof(fs->key), label, sizeof(label) - 1,
+                                  mac_key)) == BBO_OK &&
+        (error = bbo__sha256(fs->store_id, strlen(fs->store_id),
+                             data + MAGIC_LEN + GENERATION_LEN)) == BBO_OK)
+        error = bbo__hmac_sha256(mac_key, sizeof(mac_key), data, sizeof(data), mac);
+    bbo__wipe(mac_key, sizeof(mac_key));
+    return error;
+}
+
+/* In constant time. */
+static bool same_mac(const unsigned char *a, const unsigned char *b)
+{
+    unsigned char diff = 0;
+    size_t i;
+
+    for (i = 0; i < BBO_SHA256_LEN; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+/* The generation the lock file vouches for, or 0 (none, not ours, forged). */
+static uint64_t recorded_generation(const file_store *fs)
+{
+    unsigned char rec[RECORD_LEN], mac[BBO_SHA256_LEN];
+    struct stat st;
+    ssize_t n = -1;
+    int fd = fs->lock_fd;
+
+    if (!fs->encrypted || !fs->store_id)
+        return 0;
+    if (fd < 0 && (fd = open(fs->lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                                                O_NOCTTY)) < 0)
+        return 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        !(st.st_mode & 077))
+        n = pread(fd, rec, sizeof(rec), 0);
+    if (fd != fs->lock_fd)
+        close(fd);
+    if (n != (ssize_t)sizeof(rec) || !has_magic(rec, sizeof(rec), RECORD_MAGIC) ||
+        record_mac(fs, rec, mac) < 0 ||
+        !same_mac(mac, rec + MAGIC_LEN + GENERATION_LEN))
+        return 0;
+    return get_u64(rec + MAGIC_LEN);
+}
+
+/* Best effort, under the lock only: saves that race without it could
+ * otherwise record a generation above the file that ends up on disk. */
+static void record_generation(const file_store *fs, uint64_t generation)
+{
+    unsigned char rec[RECORD_LEN];
+
+    if (!fs->encrypted || fs->lock_fd < 0)
+        return;
+    memcpy(rec, RECORD_MAGIC, MAGIC_LEN);
+    put_u64(rec + MAGIC_LEN, generation);
+    if (record_mac(fs, rec, rec + MAGIC_LEN + GENERATION_LEN) == BBO_OK &&
+        pwrite(fs->lock_fd, rec, sizeof(rec), 0) == (ssize_t)sizeof(rec))
+        (void)ftruncate(fs->lock_fd, sizeof(rec));
+}
+
 /* The generation the current file claims, or 0: unauthenticated, so only
  * ever used to count further up, and ignored when implausibly far ahead
  * (more than ten years: a forged header must not exhaust the counter). */
@@ -365,13 +440,17 @@ static uint64_t claimed_generation(const char *path, uint64_t now)
     return generation;
 }
 
-/* Strictly after everything this object saw and the file now on disk
- * claims; otherwise the wall clock, so that a fresh login after a logout
+/* Strictly after everything this object saw, the lock file records and
+ * the file now on disk claims; otherwise the wall clock, so that a fresh login after a logout
  * (no file to continue from) still counts up. */
 static uint64_t next_generation(const file_store *fs)
 {
     uint64_t now = (uint64_t)clock_now_us(), next = now;
     uint64_t seen = fs->generation, claimed = claimed_generation(fs->path, now);
+    uint64_t recorded = recorded_generation(fs);
+
+    if (recorded > seen)
+        seen = recorded;
 
     if (seen >= next)
         next = seen == UINT64_MAX ? seen : seen + 1;
@@ -399,9 +478,9 @@ static int file_load(bbo_token **out, void *payload)
                                         fs->encrypted ? fs->key : NULL, fs->store_id, fs->path,
                                         clock_now_us() / 1000000)) < 0)
         goto done;
-    if (generation < fs->generation) {
+    if (generation < fs->generation || generation < recorded_generation(fs)) {
         error = bbo__error_set(BBO_ECRYPTO, "token file %s was rolled back: it is older than "
-                                            "the one this store last read or wrote", fs->path);
+                                            "one this store read or saved before", fs->path);
         goto done;
     }
     fs->generation = generation;
@@ -481,8 +560,10 @@ static int file_save(const bbo_token *token, void *payload)
         goto done;
     }
     temp_exists = false; /* renamed: nothing to unlink */
-    if (fs->encrypted)
+    if (fs->encrypted) {
         fs->generation = generation;
+        record_generation(fs, generation);
+    }
     fault_point("renamed");
     error = fsync_dir(fs->dir);
 done:

@@ -99,14 +99,26 @@ static bbo_token *make_token(const char *access, const char *refresh, int64_t ex
     return token;
 }
 
+/* Made once, before the counting allocator, so that every copy has the
+ * same obtained_at even when a second ticks between two tests' copies. */
+static bbo_token *the_old_token, *the_new_token;
+
+static bbo_token *copy_of(const bbo_token *token)
+{
+    bbo_token *copy = NULL;
+
+    assert_rc(bbo_token_dup(&copy, token), BBO_OK);
+    return copy;
+}
+
 static bbo_token *old_token(void)
 {
-    return make_token(ACCESS_OLD, REFRESH_OLD, EXPIRES_OLD);
+    return copy_of(the_old_token);
 }
 
 static bbo_token *new_token(void)
 {
-    return make_token(ACCESS_NEW, REFRESH_NEW, EXPIRES_NEW);
+    return copy_of(the_new_token);
 }
 
 /* The two tokens carry the same fields; secrets compared without printing. */
@@ -778,7 +790,8 @@ static void test_rollback_refused(void **state)
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "rolled back"));
     assert_message_clean();
 
-    /* documented limit: a new store object trusts the first file it reads */
+    /* saved without the lock, so nothing recorded: a new store object
+     * trusts the first file it reads (documented) */
     expect_stored(f->path, KEY, old);
 
     /* another object that saw the rolled-back file and saves again: the
@@ -803,6 +816,57 @@ static void test_rollback_refused(void **state)
     bbo_token_free(got);
     bbo_store_free(later);
     bbo_store_free(store);
+    bbo_token_free(old);
+    bbo_token_free(fresh);
+}
+
+/* Saves under the lock leave their generation in the lock file: a new
+ * store object (a new process) refuses an older copy too. A record that
+ * does not verify is ignored, and a logout does not stop a new login. */
+static void test_rollback_recorded(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token(), *fresh = new_token();
+    bbo_store *store = file_store(f->path, KEY);
+    char aside[160], lock[160];
+    unsigned char *record;
+    size_t len;
+
+    snprintf(aside, sizeof(aside), "%s/aside", f->dir);
+    snprintf(lock, sizeof(lock), "%s.lock", f->path);
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_rc(bbo_store_save(store, old), BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    copy_file(f->path, aside);
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_rc(bbo_store_save(store, fresh), BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    bbo_store_free(store);
+    copy_file(aside, f->path);
+    expect_load_error(f->path, KEY, BBO_ECRYPTO);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "rolled back"));
+    assert_message_clean();
+
+    /* the record is authenticated: one flipped bit and it counts for nothing */
+    record = read_file(lock, &len);
+    assert_int_equal(len, MAGIC_LEN + GEN_LEN + 32);
+    assert_memory_equal(record, "BBOGEN1", MAGIC_LEN);
+    record[MAGIC_LEN + GEN_LEN - 1] ^= 1;
+    write_file(lock, record, len);
+    expect_stored(f->path, KEY, old);
+    record[MAGIC_LEN + GEN_LEN - 1] ^= 1;
+    write_file(lock, record, len);
+    expect_load_error(f->path, KEY, BBO_ECRYPTO);
+    free(record);
+
+    /* logout, then a new login under the lock: loads */
+    store = file_store(f->path, KEY);
+    assert_rc(bbo_store_clear(store), BBO_OK);
+    assert_rc(bbo__store_lock(store), BBO_OK);
+    assert_rc(bbo_store_save(store, old), BBO_OK);
+    assert_rc(bbo__store_unlock(store), BBO_OK);
+    bbo_store_free(store);
+    expect_stored(f->path, KEY, old);
     bbo_token_free(old);
     bbo_token_free(fresh);
 }
@@ -1987,6 +2051,7 @@ int main(void)
         T(test_bound_store_id),
         T(test_rollback_refused),
         T(test_generation_continues),
+        T(test_rollback_recorded),
         T(test_v1_refused),
         T(test_fifo_refused),
         T(test_lock_file_checked),
@@ -2017,6 +2082,8 @@ int main(void)
 #undef T
     };
 
+    the_old_token = make_token(ACCESS_OLD, REFRESH_OLD, EXPIRES_OLD);
+    the_new_token = make_token(ACCESS_NEW, REFRESH_NEW, EXPIRES_NEW);
     bbo_test_alloc_install();
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
