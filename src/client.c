@@ -4,9 +4,11 @@
  */
 #include "internal/common.h"
 #include "internal/client.h"
+#include "internal/consumer.h"
 #include "internal/http_error.h"
 #include "internal/transport_curl.h"
 
+#include <stdio.h>
 #include <time.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -326,17 +328,80 @@ int bbo_client_send(bbo_client *client, bbo_http_request *req, bbo_http_response
     return BBO_OK;
 }
 
-/* Send a token request (owned; freed here) and parse the answer. */
+/* invalid_scope from the token endpoint: name the permissions the consumer
+ * must have; the HTTP status stays. */
+static int explain_invalid_scope(const bbo_client *client, int rc)
+{
+    const bbo_error *e = bbo_error_last();
+    const char *oauth = bbo_error_oauth_code(e);
+    int status = bbo_error_http_status(e);
+    char description[256];
+
+    if (rc != BBO_EOAUTH || !oauth || strcmp(oauth, "invalid_scope") != 0)
+        return rc;
+    /* the error is about to be replaced: copy the server's text first */
+    snprintf(description, sizeof(description), "%s",
+             bbo_error_description(e) ? bbo_error_description(e) : "");
+    rc = bbo__invalid_scope_error(client->consumer->scopes, client->consumer->data_center,
+                                  description[0] ? description : NULL);
+    if (rc == BBO_EOAUTH)
+        bbo__error_set_http_status(status);
+    return rc;
+}
+
+/* The consumer's required scopes against the granted ones. An answer that
+ * names no scopes granted those of the previous token (a refresh) or those
+ * asked for (RFC 6749 5.1, 6). */
+static int check_required(const bbo_client *client, const bbo_token *token,
+                          const bbo_token *previous)
+{
+    const bbo_scopes *required = client->consumer->required;
+    const bbo_scopes *granted = bbo_token_scopes(token);
+    bbo_scopes *missing = NULL;
+    int error;
+
+    if (!required)
+        return BBO_OK;
+    if (!bbo_scopes_count(granted) && previous)
+        granted = bbo_token_scopes(previous);
+    if (!bbo_scopes_count(granted))
+        granted = client->consumer->scopes;
+    if (bbo_scopes_covers(granted, required))
+        return BBO_OK;
+    if ((error = bbo_scopes_missing(granted, required, &missing)) == BBO_OK)
+        error = bbo__scope_error(BBO_ESCOPE, "Bitbucket granted this login without permissions "
+                                             "the app requires", missing,
+                                 client->consumer->data_center);
+    bbo_scopes_free(missing);
+    return error;
+}
+
+/* Send a token request (owned; freed here) and parse the answer. A grant
+ * that lacks a required scope is BBO_ESCOPE; *out still gets the token of a
+ * refresh then (keep_on_escope), as the old refresh token may be spent. */
 static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
-                     bbo_token **out)
+                     bool keep_on_escope, bbo_token **out)
 {
     bbo_http_response *resp = NULL;
+    bbo_token *token = NULL;
     int64_t sent_at = 0;
     int error;
 
     if ((error = bbo_http_response_new(&resp)) == BBO_OK &&
-        (error = bbo__client_send(client, req, resp, &sent_at)) == BBO_OK)
-        error = bbo_grant_parse_response(out, resp, sent_at, previous);
+        (error = bbo__client_send(client, req, resp, &sent_at)) == BBO_OK &&
+        (error = bbo_grant_parse_response(&token, resp, sent_at, previous)) < 0)
+        error = explain_invalid_scope(client, error);
+    /* out of memory naming the missing scopes must not lose a refreshed grant */
+    if (error == BBO_OK && (error = check_required(client, token, previous)) == BBO_ENOMEM &&
+        keep_on_escope)
+        error = bbo__error_set(BBO_ESCOPE, "Bitbucket granted this login without permissions "
+                                           "the app requires (out of memory naming them); add "
+                                           "them on Bitbucket, then log in again");
+    if (error == BBO_OK || (error == BBO_ESCOPE && keep_on_escope)) {
+        *out = token;
+        token = NULL;
+    }
+    bbo_token_free(token);
     bbo_http_response_free(resp);
     bbo_http_request_free(req);
     return error;
@@ -352,7 +417,7 @@ int bbo_client_exchange_code(bbo_client *client, const bbo_authorization *auth, 
         return bbo__error_set(BBO_EINVAL, "bbo_client_exchange_code: NULL argument");
     if ((error = bbo_grant_authorization_code_request(&req, client->consumer, auth, code)) < 0)
         return error;
-    return run_grant(client, req, NULL, out);
+    return run_grant(client, req, NULL, false, out);
 }
 
 int bbo_client_refresh(bbo_client *client, const bbo_token *token, bbo_token **out)
@@ -364,7 +429,7 @@ int bbo_client_refresh(bbo_client *client, const bbo_token *token, bbo_token **o
         return bbo__error_set(BBO_EINVAL, "bbo_client_refresh: NULL argument");
     if ((error = bbo_grant_refresh_request(&req, client->consumer, token)) < 0)
         return error;
-    return run_grant(client, req, token, out);
+    return run_grant(client, req, token, true, out);
 }
 
 int bbo_client_client_credentials(bbo_client *client, bbo_token **out)
@@ -376,7 +441,7 @@ int bbo_client_client_credentials(bbo_client *client, bbo_token **out)
         return bbo__error_set(BBO_EINVAL, "bbo_client_client_credentials: NULL argument");
     if ((error = bbo_grant_client_credentials_request(&req, client->consumer)) < 0)
         return error;
-    return run_grant(client, req, NULL, out);
+    return run_grant(client, req, NULL, false, out);
 }
 
 int bbo_client_jwt_grant(bbo_client *client, const char *jwt, bbo_token **out)
@@ -388,7 +453,7 @@ int bbo_client_jwt_grant(bbo_client *client, const char *jwt, bbo_token **out)
         return bbo__error_set(BBO_EINVAL, "bbo_client_jwt_grant: NULL argument");
     if ((error = bbo_grant_jwt_request(&req, client->consumer, jwt)) < 0)
         return error;
-    return run_grant(client, req, NULL, out);
+    return run_grant(client, req, NULL, false, out);
 }
 
 void bbo_client_free(bbo_client *client)

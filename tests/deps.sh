@@ -3,6 +3,7 @@
 bbo_install_deps() {
     local pkgs="gcc g++ meson ninja-build pkg-config python3 openssl valgrind \
 libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev \
+abigail-tools scdoc groff-base man-db python3-venv python3-pip python3-setuptools \
 clang libclang-rt-14-dev"
     local missing=""
     for p in $pkgs; do

@@ -101,6 +101,64 @@ BBO_EXTERN void bbo_authorization_free(bbo_authorization *auth);
  */
 BBO_EXTERN int bbo_pkce_challenge(const char *verifier, char **challenge_out);
 
+/**
+ * Seal a begun authorization into text a web app may keep in a cookie or
+ * its database, so that another request (on another worker or host, or
+ * after a restart) can complete the login with bbo_authorization_unseal.
+ *
+ * The text is base64url (cookie-safe, no padding), at most 1024
+ * characters: AES-256-GCM under `key` of a version byte, the seal time,
+ * the state, the PKCE verifier, the redirect_uri, the consumer key and
+ * whether the flow is implicit. Nothing in it is readable without the key;
+ * any change to it makes bbo_authorization_unseal fail. Each call uses a
+ * fresh random nonce, so two seals of one authorization differ.
+ *
+ * The sealed text is a bearer secret for ten minutes: keep it where only
+ * the browser that began the login sends it back (an HttpOnly, Secure,
+ * SameSite=Lax cookie), and delete it once the callback arrived.
+ *
+ * @param auth  a transaction from bbo_authorization_begin(_ex) or
+ *              bbo_authorization_unseal that was not completed
+ * @param key   the app's 32-byte secret key (the same on every worker)
+ * @param now   seconds since the epoch (the seal time)
+ * @param out   receives the text; free with bbo_free
+ * @return 0, or
+ *         BBO_EINVAL   NULL argument, a completed transaction, or the text
+ *                      would exceed 1024 characters (a redirect_uri or
+ *                      consumer key of several hundred characters; the
+ *                      message gives their lengths);
+ *         BBO_ENOMEM;
+ *         BBO_ECRYPTO  the random generator failed
+ */
+BBO_EXTERN int bbo_authorization_seal(const bbo_authorization *auth, const unsigned char *key,
+                                      int64_t now, char **out);
+
+/**
+ * Turn a text made by bbo_authorization_seal back into the transaction,
+ * ready for bbo_authorization_complete (or _complete_implicit) and
+ * bbo_client_exchange_code. Its URL (bbo_authorization_url) is rebuilt
+ * from `consumer`. A text can be unsealed more than once: completing one
+ * login twice is stopped by Bitbucket (a code is single-use) and by the
+ * app deleting the cookie.
+ *
+ * @param out       receives the transaction; untouched on failure
+ * @param consumer  the consumer the login was begun with (same key)
+ * @param key       the app's 32-byte key the text was sealed under
+ * @param sealed    the text, NUL-terminated
+ * @param now       seconds since the epoch
+ * @return 0, or
+ *         BBO_EINVAL    NULL argument, or the text was sealed for another
+ *                       consumer key;
+ *         BBO_ECRYPTO   wrong key, or the text was altered, cut short, is
+ *                       not base64url, or comes from an unknown version;
+ *         BBO_EEXPIRED  sealed more than 600 s before `now`, or more than
+ *                       60 s after it (clocks out of step);
+ *         BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_authorization_unseal(bbo_authorization **out, const bbo_consumer *consumer,
+                                        const unsigned char *key, const char *sealed,
+                                        int64_t now);
+
 BBO_END_DECLS
 
 #endif

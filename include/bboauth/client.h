@@ -118,9 +118,14 @@ BBO_EXTERN int bbo_client_send(bbo_client *client, bbo_http_request *req,
  * token. Sends redirect_uri and code_verifier exactly as the transaction
  * sent them to authorize. A code is single-use: never retried after it may
  * have reached the server.
- * @return 0, or BBO_EOAUTH (invalid_grant: expired or used code, ...),
- *         BBO_ERATELIMIT, BBO_EHTTP, BBO_EPROTOCOL, BBO_ETRANSPORT, BBO_ETLS,
- *         BBO_ETIMEOUT, BBO_EUSER, BBO_EINVAL, BBO_ENOMEM
+ * @return 0, or BBO_EOAUTH (invalid_grant: expired or used code, ...;
+ *         invalid_scope: the app asks for scopes its consumer lacks, and
+ *         the message names them as Bitbucket's form does),
+ *         BBO_ESCOPE (the grant lacks a scope set with
+ *         bbo_consumer_require_scopes; *out is untouched, the token
+ *         dropped), BBO_ERATELIMIT, BBO_EHTTP, BBO_EPROTOCOL,
+ *         BBO_ETRANSPORT, BBO_ETLS, BBO_ETIMEOUT, BBO_EUSER, BBO_EINVAL,
+ *         BBO_ENOMEM
  */
 BBO_EXTERN int bbo_client_exchange_code(bbo_client *client, const bbo_authorization *auth,
                                         const char *code, bbo_token **out);
@@ -132,7 +137,12 @@ BBO_EXTERN int bbo_client_exchange_code(bbo_client *client, const bbo_authorizat
  * Prefer bbo_session, which does that and never refreshes twice at once.
  * @return 0, or BBO_EEXPIRED (the token has no refresh token), and the
  *         codes of bbo_client_exchange_code (BBO_EOAUTH invalid_grant: the
- *         refresh token is dead; log in again)
+ *         refresh token is dead; log in again). BBO_ESCOPE (the new token
+ *         lacks a required scope: bbo_consumer_require_scopes) is the one
+ *         failure that still writes *out: the server has already rotated
+ *         the refresh token, so the new token must be saved like any
+ *         refreshed one (or the grant is lost) and freed by the caller;
+ *         the user must log in again once the consumer has the scopes.
  */
 BBO_EXTERN int bbo_client_refresh(bbo_client *client, const bbo_token *token, bbo_token **out);
 

@@ -36,8 +36,10 @@ BBO_EXTERN int bbo_consumer_new(bbo_consumer **out, const char *key, const char 
 
 /**
  * Set the callback URL (sent as redirect_uri to authorize and token
- * endpoints). NULL removes it. Must be https://, or http:// with host
- * 127.0.0.1 or [::1] (RFC 8252 loopback redirect), without a fragment.
+ * endpoints). NULL removes it. https:// or http:// (a server's own host
+ * and port, such as http://review.example.com:3001/callback, or an RFC 8252
+ * loopback redirect), without a fragment. Only the browser goes there; the
+ * library sends secrets to https endpoints (or loopback http) only.
  * @return 0, or BBO_EINVAL, BBO_ENOMEM
  */
 BBO_EXTERN int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url);
@@ -98,6 +100,32 @@ BBO_EXTERN const char *bbo_consumer_api_base_url(const bbo_consumer *consumer);
 BBO_EXTERN const bbo_scopes *bbo_consumer_scopes(const bbo_consumer *consumer);
 /** 1 when configured for Data Center, else 0. */
 BBO_EXTERN int bbo_consumer_is_data_center(const bbo_consumer *consumer);
+
+/**
+ * Scopes every grant must carry (mandatory scopes). Bitbucket grants what
+ * the consumer was registered with, whatever the app asked for, so a grant
+ * can lack a scope the app needs. With required scopes set, the code
+ * exchange, the refresh, the client-credentials and the JWT grant fail
+ * with BBO_ESCOPE when the granted scopes (implications counted: see
+ * bbo_scopes_has) do not cover them; the message names the missing ones
+ * as Bitbucket's form does ("Pull requests: Write", see
+ * bbo_scopes_to_permissions), says where to add them (Cloud: Workspace
+ * settings > OAuth consumers > the consumer > Edit > Permissions; Data
+ * Center: the incoming application link's scopes) and that the user must
+ * then log in again. When the token answer names no scopes, those asked
+ * for (or, on refresh, those of the previous token) count as granted
+ * (RFC 6749 section 5.1). Also ask for them (bbo_consumer_set_scopes) when
+ * the consumer asks for any: Data Center grants only what is asked.
+ *
+ * Clients copy the consumer: set this before bbo_client_new.
+ *
+ * @param required  copied; NULL or an empty set requires nothing
+ * @return 0, or BBO_EINVAL (NULL consumer), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_require_scopes(bbo_consumer *consumer, const bbo_scopes *required);
+
+/** The required scopes, or NULL when none are required. */
+BBO_EXTERN const bbo_scopes *bbo_consumer_required_scopes(const bbo_consumer *consumer);
 
 /** Free a consumer, wiping its secret. NULL is a no-op. */
 BBO_EXTERN void bbo_consumer_free(bbo_consumer *consumer);

@@ -88,6 +88,24 @@ BBO_EXTERN const char *bbo_scopes_at(const bbo_scopes *scopes, size_t index);
  */
 BBO_EXTERN int bbo_scope_is_known(const char *scope);
 
+/**
+ * The permissions a person ticks on Bitbucket for these scopes, in the
+ * words and order of the form: Cloud's OAuth consumer form ("Account:
+ * Read, Pull requests: Write") or, with `data_center`, Data Center's
+ * incoming application link ("Repositories: Write"). One line joined by
+ * ", " (split on ", " for a list; no permission name holds one). A scope
+ * implied by another one of the set is left out, since granting that one
+ * gives it ("pullrequest:write repository:write" gives "Pull requests:
+ * Write"); a scope the form does not know is named as it is, last. An
+ * empty set gives "". For setup pages and error messages.
+ *
+ * @param scopes       the set (Cloud or Data Center scopes)
+ * @param data_center  0: Cloud words; 1: Data Center words
+ * @param out          receives the text; free with bbo_free
+ * @return 0, or BBO_EINVAL (NULL argument), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_scopes_to_permissions(const bbo_scopes *scopes, int data_center, char **out);
+
 /** Free a set. NULL is a no-op. */
 BBO_EXTERN void bbo_scopes_free(bbo_scopes *scopes);
 

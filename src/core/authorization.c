@@ -12,6 +12,9 @@
 /* 32 random bytes: 256 bits of state, a 43-character PKCE verifier. */
 #define RANDOM_BYTES 32
 
+static int remember_consumer(bbo_authorization *auth, const bbo_consumer *consumer);
+static int explain_invalid_scope(const bbo_authorization *auth, const char *desc);
+
 static bool valid_verifier(const char *v)
 {
     size_t i, len = strlen(v);
@@ -100,16 +103,18 @@ int bbo_authorization_begin_ex(bbo_authorization **out, const bbo_consumer *cons
     if (flags & ~BBO_AUTHORIZATION_IMPLICIT)
         return bbo__error_set(BBO_EINVAL, "bbo_authorization_begin_ex: unknown flags");
     redirect = redirect_uri ? redirect_uri : consumer->callback_url;
-    if (redirect_uri && (error = bbo__url_check_endpoint(redirect_uri, "redirect_uri")) < 0)
+    if (redirect_uri && (error = bbo__url_check_callback(redirect_uri, "redirect_uri")) < 0)
         return error;
     if ((auth = bbo__calloc(1, sizeof(*auth))) == NULL)
         return bbo__error_oom();
     auth->implicit = (flags & BBO_AUTHORIZATION_IMPLICIT) != 0;
-    if (redirect && (auth->redirect_uri = bbo__strdup(redirect)) == NULL) {
+    if ((auth->consumer_key = bbo__strdup(consumer->key)) == NULL ||
+        (redirect && (auth->redirect_uri = bbo__strdup(redirect)) == NULL)) {
         error = bbo__error_oom();
         goto done;
     }
-    if ((error = bbo__random_token(&auth->state, RANDOM_BYTES)) < 0 ||
+    if ((error = remember_consumer(auth, consumer)) < 0 ||
+        (error = bbo__random_token(&auth->state, RANDOM_BYTES)) < 0 ||
         (!auth->implicit && (error = bbo__random_token(&auth->verifier, RANDOM_BYTES)) < 0) ||
         (error = build_url(auth, consumer)) < 0)
         goto done;
@@ -201,6 +206,8 @@ static int check_callback(bbo_authorization *auth, const bbo_params *params)
             bbo__error_set_oauth(err, desc);
             return BBO_EDENIED;
         }
+        if (strcmp(err, "invalid_scope") == 0)
+            return explain_invalid_scope(auth, desc);
         bbo__error_set(BBO_EOAUTH, "authorization failed: %.64s%s%.300s", err, desc ? ": " : "",
                        desc ? desc : "");
         bbo__error_set_oauth(err, desc);
@@ -305,5 +312,270 @@ void bbo_authorization_free(bbo_authorization *auth)
     bbo__free(auth->state);     /* bbo__free wipes */
     bbo__free(auth->verifier);
     bbo__free(auth->redirect_uri);
+    bbo__free(auth->consumer_key);
+    bbo_scopes_free(auth->asked);
     bbo__free(auth);
+}
+
+/*
+ * Sealed authorizations (a login begun by one request, completed by another).
+ *
+ * Text: base64url (no padding) of
+ *   version (1 byte, SEAL_VERSION) | nonce (12) | ciphertext | GCM tag (16)
+ * with the label and the version byte as associated data. The plaintext is
+ *   sealed_at (8 bytes, big-endian two's complement) | flags (1 byte)
+ *   then fields: tag (1 byte) | length (2 bytes, big-endian) | bytes
+ * Unknown tags or flags are refused: they come from a newer library.
+ */
+#define SEAL_VERSION 1
+#define SEAL_MAX_TEXT 1024
+#define SEAL_MAX_BYTES (SEAL_MAX_TEXT / 4 * 3)
+#define SEAL_HEADER (1 + BBO_GCM_NONCE_LEN)
+#define SEAL_FIXED 9 /* sealed_at and flags */
+#define SEAL_MAX_AGE 600
+#define SEAL_MAX_AHEAD 60
+#define SEAL_FLAG_IMPLICIT 1
+
+enum { SEAL_CONSUMER_KEY = 1, SEAL_STATE = 2, SEAL_VERIFIER = 3, SEAL_REDIRECT_URI = 4 };
+
+static const char seal_label[] = "bboauth sealed authorization";
+
+static void seal_aad(unsigned char aad[sizeof(seal_label)], unsigned char version)
+{
+    memcpy(aad, seal_label, sizeof(seal_label) - 1);
+    aad[sizeof(seal_label) - 1] = version;
+}
+
+static size_t seal_field_size(const char *value)
+{
+    return value ? 3 + strlen(value) : 0;
+}
+
+static unsigned char *seal_put_field(unsigned char *p, int tag, const char *value)
+{
+    size_t len;
+
+    if (!value)
+        return p;
+    len = strlen(value);
+    *p++ = (unsigned char)tag;
+    *p++ = (unsigned char)(len >> 8);
+    *p++ = (unsigned char)len;
+    memcpy(p, value, len);
+    return p + len;
+}
+
+int bbo_authorization_seal(const bbo_authorization *auth, const unsigned char *key, int64_t now,
+                           char **out)
+{
+    unsigned char aad[sizeof(seal_label)], *plain = NULL, *sealed = NULL, *p;
+    bbo_buf text = BBO_BUF_INIT;
+    size_t plain_len, total, i;
+    uint64_t when = (uint64_t)now;
+    int error;
+
+    if (!auth || !key || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_authorization_seal: NULL argument");
+    if (auth->completed)
+        return bbo__error_set(BBO_EINVAL, "bbo_authorization_seal: this authorization was "
+                                          "already completed; seal it before the redirect");
+    if (!auth->consumer_key || !auth->state)
+        return bbo__error_set(BBO_EINVAL, "bbo_authorization_seal: not a begun authorization");
+    plain_len = SEAL_FIXED + seal_field_size(auth->consumer_key) + seal_field_size(auth->state) +
+                seal_field_size(auth->verifier) + seal_field_size(auth->redirect_uri);
+    total = SEAL_HEADER + plain_len + BBO_GCM_TAG_LEN;
+    if (total > SEAL_MAX_BYTES)
+        return bbo__error_set(BBO_EINVAL, "bbo_authorization_seal: the sealed text would be %zu "
+                              "characters, more than %d (what fits a cookie); shorten the "
+                              "redirect URI (%zu characters) or the consumer key (%zu)",
+                              (total * 4 + 2) / 3, SEAL_MAX_TEXT,
+                              auth->redirect_uri ? strlen(auth->redirect_uri) : (size_t)0,
+                              strlen(auth->consumer_key));
+    if ((plain = bbo__malloc(plain_len)) == NULL || (sealed = bbo__malloc(total)) == NULL) {
+        error = bbo__error_oom();
+        goto done;
+    }
+    for (i = 0; i < 8; i++)
+        plain[i] = (unsigned char)(when >> (56 - 8 * i));
+    plain[8] = auth->implicit ? SEAL_FLAG_IMPLICIT : 0;
+    p = seal_put_field(plain + SEAL_FIXED, SEAL_CONSUMER_KEY, auth->consumer_key);
+    p = seal_put_field(p, SEAL_STATE, auth->state);
+    p = seal_put_field(p, SEAL_VERIFIER, auth->verifier);
+    seal_put_field(p, SEAL_REDIRECT_URI, auth->redirect_uri);
+    sealed[0] = SEAL_VERSION;
+    seal_aad(aad, SEAL_VERSION);
+    if ((error = bbo__random_bytes(sealed + 1, BBO_GCM_NONCE_LEN)) < 0 ||
+        (error = bbo__gcm_seal(key, sealed + 1, aad, sizeof(aad), plain, plain_len,
+                               sealed + SEAL_HEADER, sealed + SEAL_HEADER + plain_len)) < 0 ||
+        (error = bbo__base64_encode(&text, sealed, total, true)) < 0)
+        goto done;
+    *out = text.ptr;
+    text.ptr = NULL;
+done:
+    bbo__free(plain); /* wipes state and verifier */
+    bbo__free(sealed);
+    bbo__buf_dispose(&text);
+    return error;
+}
+
+static int seal_refused(void)
+{
+    return bbo__error_set(BBO_ECRYPTO, "bbo_authorization_unseal: not a sealed authorization "
+                                       "of this app: altered, cut short, or sealed under "
+                                       "another key");
+}
+
+/* Decode the text into version | nonce | ciphertext | tag; only the
+ * canonical encoding is accepted, so no two texts unseal alike. */
+static int seal_decode(unsigned char **out, size_t *out_len, const char *text)
+{
+    unsigned char *bin = NULL;
+    bbo_buf again = BBO_BUF_INIT;
+    size_t len = strlen(text), bin_len = 0;
+    int error;
+
+    if (len > SEAL_MAX_TEXT)
+        return seal_refused();
+    if ((error = bbo__base64url_decode(&bin, &bin_len, text, len)) < 0)
+        return error == BBO_ENOMEM ? error : seal_refused();
+    if ((error = bbo__base64_encode(&again, bin, bin_len, true)) < 0)
+        goto done;
+    if (again.size != len || memcmp(again.ptr, text, len) != 0 ||
+        bin_len < SEAL_HEADER + SEAL_FIXED + BBO_GCM_TAG_LEN) {
+        error = seal_refused();
+        goto done;
+    }
+    if (bin[0] != SEAL_VERSION) {
+        error = bbo__error_set(BBO_ECRYPTO, "bbo_authorization_unseal: unknown format %u "
+                               "(altered, or sealed by another version of bboauth)", bin[0]);
+        goto done;
+    }
+    *out = bin;
+    *out_len = bin_len;
+    bin = NULL;
+done:
+    bbo__free(bin);
+    bbo__buf_dispose(&again);
+    return error;
+}
+
+/* Fill `auth` from a verified plaintext; *sealed_at gets the seal time. */
+static int seal_parse(bbo_authorization *auth, int64_t *sealed_at, const unsigned char *plain,
+                      size_t len)
+{
+    uint64_t when = 0;
+    size_t i, pos = SEAL_FIXED;
+
+    for (i = 0; i < 8; i++)
+        when = when << 8 | plain[i];
+    *sealed_at = (int64_t)when;
+    if (plain[8] & ~SEAL_FLAG_IMPLICIT)
+        goto newer;
+    auth->implicit = (plain[8] & SEAL_FLAG_IMPLICIT) != 0;
+    while (pos < len) {
+        size_t field_len;
+        char **slot;
+
+        if (len - pos < 3 || (field_len = (size_t)plain[pos + 1] << 8 | plain[pos + 2]) >
+                                 len - pos - 3)
+            goto newer;
+        switch (plain[pos]) {
+        case SEAL_CONSUMER_KEY: slot = &auth->consumer_key; break;
+        case SEAL_STATE: slot = &auth->state; break;
+        case SEAL_VERIFIER: slot = &auth->verifier; break;
+        case SEAL_REDIRECT_URI: slot = &auth->redirect_uri; break;
+        default: goto newer;
+        }
+        if (*slot || memchr(plain + pos + 3, '\0', field_len))
+            goto newer;
+        if ((*slot = bbo__strndup((const char *)plain + pos + 3, field_len)) == NULL)
+            return bbo__error_oom();
+        pos += 3 + field_len;
+    }
+    if (!auth->consumer_key || !auth->state || (!auth->implicit && !auth->verifier))
+        goto newer;
+    return BBO_OK;
+newer:
+    return bbo__error_set(BBO_ECRYPTO, "bbo_authorization_unseal: the sealed authorization "
+                                       "has fields this version of bboauth does not know");
+}
+
+static int seal_check_time(int64_t sealed_at, int64_t now)
+{
+    uint64_t diff;
+
+    if (sealed_at <= now) {
+        diff = (uint64_t)now - (uint64_t)sealed_at;
+        if (diff > SEAL_MAX_AGE)
+            return bbo__error_set(BBO_EEXPIRED, "bbo_authorization_unseal: this login was begun "
+                                  "%llu s ago, more than %d s: begin a new one",
+                                  (unsigned long long)diff, SEAL_MAX_AGE);
+    } else {
+        diff = (uint64_t)sealed_at - (uint64_t)now;
+        if (diff > SEAL_MAX_AHEAD)
+            return bbo__error_set(BBO_EEXPIRED, "bbo_authorization_unseal: this login was sealed "
+                                  "%llu s in the future, more than %d s: are the clocks of "
+                                  "the servers in step?", (unsigned long long)diff,
+                                  SEAL_MAX_AHEAD);
+    }
+    return BBO_OK;
+}
+
+int bbo_authorization_unseal(bbo_authorization **out, const bbo_consumer *consumer,
+                             const unsigned char *key, const char *sealed, int64_t now)
+{
+    unsigned char aad[sizeof(seal_label)], *bin = NULL, *plain = NULL;
+    bbo_authorization *auth = NULL;
+    size_t bin_len = 0, plain_len;
+    int64_t sealed_at = 0;
+    int error;
+
+    if (!out || !consumer || !key || !sealed)
+        return bbo__error_set(BBO_EINVAL, "bbo_authorization_unseal: NULL argument");
+    if ((error = seal_decode(&bin, &bin_len, sealed)) < 0)
+        goto done;
+    plain_len = bin_len - SEAL_HEADER - BBO_GCM_TAG_LEN;
+    seal_aad(aad, bin[0]);
+    if ((plain = bbo__malloc(plain_len)) == NULL ||
+        (auth = bbo__calloc(1, sizeof(*auth))) == NULL) {
+        error = bbo__error_oom();
+        goto done;
+    }
+    if (bbo__gcm_open(key, bin + 1, aad, sizeof(aad), bin + SEAL_HEADER, plain_len,
+                      bin + SEAL_HEADER + plain_len, plain) < 0) {
+        error = seal_refused();
+        goto done;
+    }
+    if ((error = seal_parse(auth, &sealed_at, plain, plain_len)) < 0)
+        goto done;
+    if (strcmp(auth->consumer_key, consumer->key) != 0) {
+        error = bbo__error_set(BBO_EINVAL, "bbo_authorization_unseal: this login was begun for "
+                                           "another consumer (another client id); complete it "
+                                           "with the consumer that began it");
+        goto done;
+    }
+    if ((error = seal_check_time(sealed_at, now)) < 0 ||
+        (error = remember_consumer(auth, consumer)) < 0 || (error = build_url(auth, consumer)) < 0)
+        goto done;
+    *out = auth;
+    auth = NULL;
+done:
+    bbo_authorization_free(auth);
+    bbo__free(plain); /* wipes */
+    bbo__free(bin);
+    return error;
+}
+
+/* What an invalid_scope answer is explained with. */
+static int remember_consumer(bbo_authorization *auth, const bbo_consumer *consumer)
+{
+    auth->data_center = consumer->data_center;
+    return bbo_scopes_dup(&auth->asked, consumer->scopes);
+}
+
+/* invalid_scope from the authorize redirect: name the permissions the
+ * consumer must have. */
+static int explain_invalid_scope(const bbo_authorization *auth, const char *desc)
+{
+    return bbo__invalid_scope_error(auth->asked, auth->data_center, desc);
 }

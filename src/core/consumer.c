@@ -6,6 +6,8 @@
 #include "internal/consumer.h"
 #include "internal/url.h"
 
+#include <stdio.h>
+
 #define CLOUD_AUTHORIZE_URL "https://bitbucket.org/site/oauth2/authorize"
 #define CLOUD_TOKEN_URL "https://bitbucket.org/site/oauth2/access_token"
 #define CLOUD_API_BASE_URL "https://api.bitbucket.org/2.0"
@@ -73,7 +75,7 @@ int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url)
 
     if (!consumer)
         return bbo__error_set(BBO_EINVAL, "bbo_consumer_set_callback_url: NULL consumer");
-    if (url && (error = bbo__url_check_endpoint(url, "callback URL")) < 0)
+    if (url && (error = bbo__url_check_callback(url, "callback URL")) < 0)
         return error;
     return replace_string(&consumer->callback_url, url);
 }
@@ -219,6 +221,7 @@ void bbo_consumer_free(bbo_consumer *consumer)
     bbo__free(consumer->secret); /* bbo__free wipes */
     bbo__free(consumer->callback_url);
     bbo_scopes_free(consumer->scopes);
+    bbo_scopes_free(consumer->required);
     bbo__free(consumer->authorize_url);
     bbo__free(consumer->token_url);
     bbo__free(consumer->api_base_url);
@@ -238,6 +241,7 @@ int bbo_consumer_dup(bbo_consumer **out, const bbo_consumer *consumer)
     copy->client_auth = consumer->client_auth;
     if ((error = replace_string(&copy->callback_url, consumer->callback_url)) < 0 ||
         (error = bbo_consumer_set_scopes(copy, consumer->scopes)) < 0 ||
+        (error = bbo_consumer_require_scopes(copy, consumer->required)) < 0 ||
         (error = set_all_endpoints(copy, consumer->authorize_url, consumer->token_url,
                                    consumer->api_base_url, strlen(consumer->api_base_url))) < 0)
         goto done;
@@ -246,4 +250,65 @@ int bbo_consumer_dup(bbo_consumer **out, const bbo_consumer *consumer)
 done:
     bbo_consumer_free(copy);
     return error;
+}
+
+int bbo_consumer_require_scopes(bbo_consumer *consumer, const bbo_scopes *required)
+{
+    bbo_scopes *copy = NULL;
+    int error;
+
+    if (!consumer)
+        return bbo__error_set(BBO_EINVAL, "bbo_consumer_require_scopes: NULL consumer");
+    if (required && bbo_scopes_count(required) &&
+        (error = bbo_scopes_dup(&copy, required)) < 0)
+        return error;
+    bbo_scopes_free(consumer->required);
+    consumer->required = copy;
+    return BBO_OK;
+}
+
+const bbo_scopes *bbo_consumer_required_scopes(const bbo_consumer *consumer)
+{
+    return consumer ? consumer->required : NULL;
+}
+
+#define CLOUD_WHERE "Tick them in the OAuth consumer's permissions on Bitbucket (Workspace " \
+                    "settings > OAuth consumers > the consumer > Edit > Permissions)"
+#define DC_WHERE "Tick them in the scopes of the incoming application link on Bitbucket " \
+                 "(Administration > Application links > the link > Edit)"
+
+int bbo__scope_error(int code, const char *lead, const bbo_scopes *scopes, bool data_center)
+{
+    char *words = NULL, *names = NULL;
+    int error;
+
+    if ((error = bbo_scopes_to_permissions(scopes, data_center, &words)) < 0 ||
+        (error = bbo_scopes_to_string(scopes, &names)) < 0)
+        goto done;
+    if (*words)
+        error = bbo__error_set(code, "%s: %s [%s]. %s, then log in again: a login keeps the "
+                               "permissions it was given", lead, words, names,
+                               data_center ? DC_WHERE : CLOUD_WHERE);
+    else
+        error = bbo__error_set(code, "%s. Check the permissions on Bitbucket (%s), then log in "
+                               "again", lead, data_center ? "Administration > Application links"
+                                                          : "Workspace settings > OAuth consumers");
+done:
+    bbo__free(words);
+    bbo__free(names);
+    return error;
+}
+
+int bbo__invalid_scope_error(const bbo_scopes *asked, bool data_center, const char *description)
+{
+    char lead[400];
+    int rc;
+
+    snprintf(lead, sizeof(lead), "Bitbucket refused the scopes this app asks for "
+             "(invalid_scope%s%.250s); the %s needs", description ? ": " : "",
+             description ? description : "",
+             data_center ? "application link" : "OAuth consumer");
+    if ((rc = bbo__scope_error(BBO_EOAUTH, lead, asked, data_center)) == BBO_EOAUTH)
+        bbo__error_set_oauth("invalid_scope", description);
+    return rc;
 }

@@ -322,3 +322,107 @@ void bbo_scopes_free(bbo_scopes *scopes)
     bbo__free(scopes->items);
     bbo__free(scopes);
 }
+
+/* The words of Bitbucket's forms, in the forms' order: Cloud's OAuth
+ * consumer form ("Permissions") and Data Center's incoming application link
+ * ("Scopes"). */
+typedef struct permission {
+    const char *scope;
+    const char *words;
+} permission;
+
+static const permission cloud_permissions[] = {
+    { "email", "Account: Email" },
+    { "account", "Account: Read" },
+    { "account:write", "Account: Write" },
+    { "team", "Workspace membership: Read" },
+    { "team:write", "Workspace membership: Write" },
+    { "project", "Projects: Read" },
+    { "project:write", "Projects: Write" },
+    { "project:admin", "Projects: Admin" },
+    { "repository", "Repositories: Read" },
+    { "repository:write", "Repositories: Write" },
+    { "repository:admin", "Repositories: Admin" },
+    { "repository:delete", "Repositories: Delete" },
+    { "pullrequest", "Pull requests: Read" },
+    { "pullrequest:write", "Pull requests: Write" },
+    { "issue", "Issues: Read" },
+    { "issue:write", "Issues: Write" },
+    { "wiki", "Wikis: Read and write" },
+    { "snippet", "Snippets: Read" },
+    { "snippet:write", "Snippets: Write" },
+    { "webhook", "Webhooks: Read and write" },
+    { "pipeline", "Pipelines: Read" },
+    { "pipeline:write", "Pipelines: Write" },
+    { "pipeline:variable", "Pipelines: Edit variables" },
+    { "runner", "Runners: Read" },
+    { "runner:write", "Runners: Write" },
+};
+
+static const permission dc_permissions[] = {
+    { "PUBLIC_REPOS", "Public repositories (no scope ticked)" },
+    { "ACCOUNT_WRITE", "Account: Write" },
+    { "REPO_READ", "Repositories: Read" },
+    { "REPO_WRITE", "Repositories: Write" },
+    { "REPO_ADMIN", "Repositories: Admin" },
+    { "PROJECT_ADMIN", "Projects: Admin" },
+    { "ADMIN_WRITE", "Admin: Write" },
+    { "SYSTEM_ADMIN", "System admin" },
+};
+
+/* Another scope of the set implies this one, so naming it adds nothing
+ * a person must tick; of two aliases the first one stays. */
+static bool implied_by_other(const bbo_scopes *set, size_t i)
+{
+    size_t j;
+
+    for (j = 0; j < set->count; j++)
+        if (j != i && implies(set->items[j], set->items[i], 0) &&
+            (!implies(set->items[i], set->items[j], 0) || j < i))
+            return true;
+    return false;
+}
+
+static int put_permission(bbo_buf *text, const char *words)
+{
+    int error;
+
+    if (text->size && (error = bbo__buf_puts(text, ", ")) < 0)
+        return error;
+    return bbo__buf_puts(text, words);
+}
+
+int bbo_scopes_to_permissions(const bbo_scopes *scopes, int data_center, char **out)
+{
+    const permission *table = data_center ? dc_permissions : cloud_permissions;
+    size_t n = data_center ? BBO_ARRAY_SIZE(dc_permissions) : BBO_ARRAY_SIZE(cloud_permissions);
+    bbo_buf text = BBO_BUF_INIT;
+    size_t i, k;
+    bool found;
+    int error = BBO_OK;
+
+    if (!scopes || !out)
+        return bbo__error_set(BBO_EINVAL, "bbo_scopes_to_permissions: NULL argument");
+    for (k = 0; k < n && error == BBO_OK; k++) {
+        i = locate(scopes, table[k].scope, strlen(table[k].scope), &found);
+        if (found && !implied_by_other(scopes, i))
+            error = put_permission(&text, table[k].words);
+    }
+    /* scopes the form does not know: by their own name, after the others */
+    for (i = 0; i < scopes->count && error == BBO_OK; i++) {
+        for (k = 0; k < n && strcmp(table[k].scope, scopes->items[i]) != 0; k++)
+            ;
+        if (k == n && !implied_by_other(scopes, i))
+            error = put_permission(&text, scopes->items[i]);
+    }
+    if (error == BBO_OK) {
+        char *result = bbo__buf_detach(&text);
+
+        if (result)
+            *out = result;
+        else
+            error = BBO_ENOMEM;
+    }
+    bbo__buf_dispose(&text);
+    return error;
+}

@@ -14,6 +14,9 @@ struct bbo_authorization {
     char *redirect_uri;  /* as sent to authorize, or NULL */
     bool implicit;
     bool completed;      /* a callback was accepted: a second one is refused */
+    char *consumer_key;  /* the consumer it was begun for (bound into a seal) */
+    bbo_scopes *asked;   /* the consumer's scopes, to explain invalid_scope */
+    bool data_center;
 };
 
 #endif

@@ -17,6 +17,20 @@ struct bbo_consumer {
     char *api_base_url;  /* no trailing '/' */
     bool data_center;
     bbo_client_auth client_auth;
+    bbo_scopes *required; /* every grant must cover these; NULL: none */
 };
+
+/*
+ * Set an error `code` that names `scopes` in the words of Bitbucket's form
+ * (Cloud's consumer permissions, or Data Center's application link), says
+ * where to tick them and that the user must then log in again:
+ * "<lead>: Pull requests: Write [pullrequest:write]. Tick them in ...".
+ * Returns `code`, or BBO_ENOMEM.
+ */
+int bbo__scope_error(int code, const char *lead, const bbo_scopes *scopes, bool data_center);
+
+/* BBO_EOAUTH for an invalid_scope answer (OAuth code and description set):
+ * the consumer must have the permissions of `asked`. Or BBO_ENOMEM. */
+int bbo__invalid_scope_error(const bbo_scopes *asked, bool data_center, const char *description);
 
 #endif

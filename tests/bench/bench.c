@@ -7,11 +7,16 @@
  *   meson test -C build --benchmark --verbose     (or run build/tests/bench/bench)
  */
 #include <bboauth.h>
+#include "testutil.h" /* bbo_test_remove_tree */
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <yajl/yajl_tree.h>
 
@@ -49,6 +54,16 @@ static void report(const char *name, op_fn op, op_fn baseline, const char *basel
     double base = per_call(baseline, ctx), t = per_call(op, ctx);
 
     printf("%-38s %9.2f us/call  %6.2fx %s\n", name, t * 1e6, t / base, baseline_name);
+}
+
+/* Like report, in nanoseconds, with the baseline on its own context. */
+static void report_ns(const char *name, op_fn op, op_fn baseline, const char *baseline_name,
+                      void *ctx, void *baseline_ctx)
+{
+    double base = per_call(baseline, baseline_ctx), t = per_call(op, ctx);
+
+    printf("  %-42s %7.0f ns/call  %6.2fx %s (%.0f ns)\n", name, t * 1e9, t / base,
+           baseline_name, base * 1e9);
 }
 
 /* ---- token answer parsing vs yajl's tree parser on the same body ------ */
@@ -155,6 +170,217 @@ static void base_token_dup(void *c)
     bbo_token_free(t);
 }
 
+
+/* ---- many grants per process: memory per idle session, cached access
+ * token cost against a mutex + strdup, independence from the count ------ */
+
+#define GRANTS 10000
+
+/* Every allocation the library makes, counted (single-threaded here). */
+static size_t live_bytes, live_blocks, heap_bytes;
+
+static void *count_alloc(size_t size, void *payload)
+{
+    size_t *block = malloc(size + 16);
+
+    (void)payload;
+    if (!block)
+        return NULL;
+    block[0] = size;
+    live_bytes += size;
+    live_blocks++;
+    heap_bytes += malloc_usable_size(block) + sizeof(size_t); /* glibc chunk header */
+    return (char *)block + 16;
+}
+
+static void count_release(void *ptr, void *payload)
+{
+    size_t *block = (size_t *)((char *)ptr - 16);
+
+    (void)payload;
+    live_bytes -= block[0];
+    live_blocks--;
+    heap_bytes -= malloc_usable_size(block) + sizeof(size_t);
+    free(block);
+}
+
+typedef struct baseline_ctx {
+    pthread_mutex_t lock;
+    const char *access;
+} baseline_ctx;
+
+/* What a cache of one string costs at the least: lock, copy, unlock, free. */
+static void base_mutex_strdup(void *c)
+{
+    baseline_ctx *b = c;
+    char *copy;
+
+    pthread_mutex_lock(&b->lock);
+    copy = strdup(b->access);
+    pthread_mutex_unlock(&b->lock);
+    if (!copy)
+        abort();
+    sink = copy[0];
+    free(copy);
+}
+
+typedef struct many_ctx {
+    bbo_session *sessions[GRANTS];
+    size_t next;
+} many_ctx;
+
+/* The baseline of the cold case: mutex+strdup over 10,000 separate copies
+ * of a token, in turn, so both miss the caches alike. */
+typedef struct many_baseline {
+    pthread_mutex_t lock;
+    char *copies[GRANTS];
+    size_t next;
+} many_baseline;
+
+static void base_mutex_strdup_many(void *c)
+{
+    many_baseline *b = c;
+    char *copy;
+
+    pthread_mutex_lock(&b->lock);
+    copy = strdup(b->copies[b->next]);
+    pthread_mutex_unlock(&b->lock);
+    if (!copy)
+        abort();
+    b->next = (b->next + 1) % GRANTS;
+    sink = copy[0];
+    free(copy);
+}
+
+/* access_token on each of the 10,000 sessions in turn (cold caches). */
+static void op_access_token_many(void *c)
+{
+    many_ctx *m = c;
+    char *a = NULL;
+
+    if (bbo_session_access_token(m->sessions[m->next], &a) != BBO_OK)
+        abort();
+    m->next = (m->next + 1) % GRANTS;
+    bbo_free(a);
+}
+
+static void op_access_token_one(void *c)
+{
+    many_ctx *m = c;
+    char *a = NULL;
+
+    if (bbo_session_access_token(m->sessions[0], &a) != BBO_OK)
+        abort();
+    bbo_free(a);
+}
+
+/* 10,000 sessions, each with its token (`access_len` characters) and a
+ * file store of its own, sharing one client. Returns 0 or 1. */
+static int many_sessions(size_t access_len, int timings)
+{
+    static many_ctx m;
+    static many_baseline mb;
+    bbo_allocator counting = { BBO_ALLOCATOR_VERSION, count_alloc, count_release, NULL };
+    bbo_consumer *consumer = NULL;
+    bbo_client *client = NULL;
+    bbo_scopes *scopes = NULL;
+    char dir[256], path[512], *text = malloc(access_len + 1);
+    size_t bytes0, blocks0, heap0, i;
+    double first = 0, last = 0, free_first = 0, free_last = 0;
+    baseline_ctx b;
+    int rc = 1;
+
+    if (!text || access_len < 12 || bbo_global_set_allocator(&counting) != BBO_OK)
+        return 1;
+    memset(text, 'A', access_len);
+    text[access_len] = '\0';
+    snprintf(dir, sizeof(dir), "%s/bbo-bench-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"); /* tmpfs: no fsync cost */
+    if (!mkdtemp(dir) ||
+        bbo_scopes_parse(&scopes, "account pullrequest:write") != BBO_OK ||
+        bbo_consumer_new(&consumer, "bench-key", "bench-secret") != BBO_OK ||
+        bbo_client_new(&client, consumer) != BBO_OK)
+        goto done;
+    bytes0 = live_bytes;
+    blocks0 = live_blocks;
+    heap0 = heap_bytes;
+    memset(&m, 0, sizeof(m));
+    for (i = 0; i < GRANTS; i++) {
+        bbo_token *token = NULL;
+        bbo_store *store = NULL;
+        double start = now_s();
+
+        char number[16];
+
+        snprintf(number, sizeof(number), "%011zu", i); /* a distinct token each */
+        memcpy(text, number, 11);
+        snprintf(path, sizeof(path), "%s/grant-%05zu.token", dir, i);
+        if (bbo_token_new(&token, text, "r3fr35h-token-of-this-grant", "bearer",
+                          (int64_t)time(NULL) + 7200, scopes) != BBO_OK ||
+            bbo_session_new(&m.sessions[i], client, token) != BBO_OK ||
+            bbo_file_store_new(&store, path, NULL) != BBO_OK ||
+            bbo_session_set_store(m.sessions[i], store) != BBO_OK) {
+            fprintf(stderr, "session %zu: %s\n", i, bbo_error_message(bbo_error_last()));
+            goto done;
+        }
+        if (i < 1000)
+            first += now_s() - start;
+        else if (i >= GRANTS - 1000)
+            last += now_s() - start;
+    }
+    printf("%zu idle sessions (access token %zu chars, file store each, one shared client):\n",
+           (size_t)GRANTS, access_len);
+    printf("  %8.0f bytes and %.1f blocks per session asked of the allocator; %.0f bytes of "
+           "heap (malloc_usable_size)\n",
+           (double)(live_bytes - bytes0) / GRANTS, (double)(live_blocks - blocks0) / GRANTS,
+           (double)(heap_bytes - heap0) / GRANTS);
+    if (timings) {
+        printf("  creating session + file store: %.1f us each for the first 1000, %.1f us for "
+               "the last 1000\n", first * 1e6 / 1000, last * 1e6 / 1000);
+        pthread_mutex_init(&b.lock, NULL);
+        pthread_mutex_init(&mb.lock, NULL);
+        b.access = text;
+        m.next = 0;
+        for (i = 0; i < GRANTS; i++)
+            if ((mb.copies[i] = strdup(text)) == NULL)
+                abort();
+        report_ns("session access_token, 1 of 10,000 in turn", op_access_token_many,
+                  base_mutex_strdup_many, "mutex+strdup, 1 of 10,000", &m, &mb);
+        for (i = 0; i < GRANTS; i++)
+            free(mb.copies[i]);
+        pthread_mutex_destroy(&mb.lock);
+        report_ns("session access_token, always the same one", op_access_token_one,
+                  base_mutex_strdup, "mutex+strdup", &m, &b);
+        pthread_mutex_destroy(&b.lock);
+    }
+    rc = 0;
+done:
+    for (i = 0; i < GRANTS; i++) {
+        double start = now_s();
+
+        bbo_session_free(m.sessions[i]);
+        m.sessions[i] = NULL;
+        if (i < 1000)
+            free_first += now_s() - start;
+        else if (i >= GRANTS - 1000)
+            free_last += now_s() - start;
+    }
+    if (timings && rc == 0)
+        printf("  freeing: %.1f us each for the first 1000, %.1f us for the last 1000\n",
+               free_first * 1e6 / 1000, free_last * 1e6 / 1000);
+    bbo_client_free(client);
+    bbo_consumer_free(consumer);
+    bbo_scopes_free(scopes);
+    if (live_blocks != 0) {
+        fprintf(stderr, "%zu blocks still allocated\n", live_blocks);
+        rc = 1;
+    }
+    bbo_global_set_allocator(NULL);
+    bbo_test_remove_tree(dir);
+    free(text);
+    return rc;
+}
+
 int main(void)
 {
     parse_ctx p;
@@ -200,5 +426,10 @@ int main(void)
     bbo_consumer_free(consumer);
     bbo_scopes_free(s.granted);
     bbo_scopes_free(s.required);
+    /* the counting allocator goes in while nothing of the library is alive */
+    if (many_sessions(2600, 1) != 0 || many_sessions(200, 0) != 0) {
+        fprintf(stderr, "many-sessions bench failed\n");
+        return 1;
+    }
     return 0;
 }

@@ -46,6 +46,15 @@ static const char *scope_seeds[] = {
     "REPO_WRITE SYSTEM_ADMIN ACCOUNT_WRITE", "  \t\n ", "a\"b c\\d",
 };
 
+static const char *sealed_seeds[] = {
+    "Ad-M7mx67kTX3-xyCfqKXFxHZlmHA3PZWxL4aivWoxusRyhsOugcYPmQfcAZQeaOPj9_hv-VallgIlCLMblvn41Z"
+    "3xh47JLcVQOhx_2xWFsEtL7fPVL3N3QpSp3bduWp28Qn2_4YBfu6sKDbNIw6J-cMyacQZoYbOamkfEigS0YIOI5k"
+    "oMWtdthBrcJ9mUeiAcOg2oC8t5QppcWh372a76uJkQ",
+    "Ad3QlVeH5xh0vDomNTV-YbewQELQY_NcjjqEVXCnjQGY4yoUpjHq-K17fWZDuDws_LesH_V5LvsomH4kWhsQS9EP"
+    "yMX5Nwk8fC0pocCks89jmIh-SifpJN-Zf4i3SClmNe95PaIuiSPVyWe1MzPKKSoxG7rqWolRWFXaMp7XKS_lCrDF"
+    "r7RMTtkZ",
+};
+
 static const char *store_file_seeds[] = {
     "{\"access_token\":\"a\",\"token_type\":\"bearer\",\"expires_at\":1700007200,"
     "\"obtained_at\":1700000000,\"scope\":\"account\",\"refresh_token\":\"r\"}",
@@ -136,12 +145,13 @@ int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 5000;
 
-    printf("1..5\n");
+    printf("1..6\n");
     fflush(stdout);
     RUN("token", bbo_fuzz_token, token_seeds, iterations);
     RUN("callback", bbo_fuzz_callback, callback_seeds, iterations);
     RUN("response", bbo_fuzz_response, response_seeds, iterations);
     RUN("scopes", bbo_fuzz_scopes, scope_seeds, iterations);
+    RUN("sealed", bbo_fuzz_sealed, sealed_seeds, iterations);
     RUN("store_file", bbo_fuzz_store_file, store_file_seeds, iterations);
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * Fuzz targets for everything that reads untrusted bytes: token answers
  * (and saved tokens), redirect callbacks, HTTP header lines and error
- * bodies, scope lists. Built for libFuzzer with -Dfuzzing=true (clang), and
+ * bodies, scope lists, sealed logins. Built for libFuzzer with -Dfuzzing=true (clang), and
  * always as a deterministic smoke run (tests/fuzz/driver.c) in the suite.
  * SPDX-License-Identifier: MIT
  */
@@ -115,9 +115,42 @@ int bbo_fuzz_scopes(const uint8_t *data, size_t size)
             if (!bbo_scopes_has(scopes, bbo_scopes_at(scopes, i)))
                 abort();
     }
+    if (scopes) {
+        char *cloud = NULL, *dc = NULL;
+
+        if (bbo_scopes_to_permissions(scopes, 0, &cloud) != BBO_OK ||
+            bbo_scopes_to_permissions(scopes, 1, &dc) != BBO_OK)
+            abort();
+        bbo_free(cloud);
+        bbo_free(dc);
+    }
     bbo_free(canonical);
     bbo_scopes_free(again);
     bbo_scopes_free(scopes);
+    free(text);
+    return 0;
+}
+
+/* Sealed login text (a cookie an attacker controls): the seeds are real
+ * seals under this key at 1700000000. Whatever unseals must be whole. */
+int bbo_fuzz_sealed(const uint8_t *data, size_t size)
+{
+    static const unsigned char key[32] = "fuzz key, thirty-two bytes long.";
+    static bbo_consumer *consumer;
+    bbo_authorization *auth = NULL;
+    char *text = text_of(data, size), *code = NULL;
+
+    if (!consumer && (bbo_consumer_new(&consumer, "fuzz-key", "fuzz-secret") != BBO_OK ||
+                      bbo_consumer_set_callback_url(consumer, "http://127.0.0.1/cb") != BBO_OK))
+        abort();
+    if (bbo_authorization_unseal(&auth, consumer, key, text, 1700000000) == BBO_OK) {
+        if (strlen(bbo_authorization_state(auth)) != 43 || !bbo_authorization_url(auth))
+            abort();
+        /* its state still guards the callback */
+        if (bbo_authorization_complete(auth, "code=c&state=forged", &code) == BBO_OK)
+            abort();
+    }
+    bbo_authorization_free(auth);
     free(text);
     return 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Python ctypes binding (examples/python/bboauth.py) against the mock.
+"""The Python ctypes binding (examples/python/bboauth/__init__.py) against the mock.
 
 Run under tests/mock/with_mock.py (BBMOCK_* variables) with BBOAUTH_LIBRARY
 naming the built libbboauth.so and examples/python on PYTHONPATH. Speaks

@@ -415,6 +415,23 @@ static void test_begin_ex_redirect_override(void **state)
     assert_int_equal(bbo_test_alloc_live(), 0);
 }
 
+/* A server's own host and port over plain http: only the browser goes there. */
+static void test_begin_server_http_callback(void **state)
+{
+    bbo_consumer *c = new_consumer("key123", NULL, NULL);
+    bbo_authorization *a = NULL;
+
+    (void)state;
+    assert_int_equal(bbo_authorization_begin_ex(&a, c, "http://review.example.com:3001/callback", 0),
+                     BBO_OK);
+    assert_string_equal(bbo_authorization_redirect_uri(a), "http://review.example.com:3001/callback");
+    assert_param(bbo_authorization_url(a), "redirect_uri",
+                 "http%3A%2F%2Freview.example.com%3A3001%2Fcallback");
+    bbo_authorization_free(a);
+    bbo_consumer_free(c);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
 static void test_begin_invalid(void **state)
 {
     bbo_consumer *c = new_consumer("key123", NULL, NULL);
@@ -423,7 +440,7 @@ static void test_begin_invalid(void **state)
     (void)state;
     assert_int_equal(bbo_authorization_begin(NULL, c), BBO_EINVAL);
     assert_int_equal(bbo_authorization_begin(&a, NULL), BBO_EINVAL);
-    assert_int_equal(bbo_authorization_begin_ex(&a, c, "http://app.example.com/cb", 0),
+    assert_int_equal(bbo_authorization_begin_ex(&a, c, "ftp://app.example.com/cb", 0),
                      BBO_EINVAL);
     assert_int_equal(bbo_authorization_begin_ex(&a, c, "https://app.example.com/cb#f", 0),
                      BBO_EINVAL);
@@ -1062,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_begin_data_center),
         cmocka_unit_test(test_begin_consumer_may_be_freed),
         cmocka_unit_test(test_begin_ex_redirect_override),
+        cmocka_unit_test(test_begin_server_http_callback),
         cmocka_unit_test(test_begin_invalid),
         cmocka_unit_test(test_begin_implicit),
         cmocka_unit_test(test_complete_forms),

@@ -349,9 +349,15 @@ static void test_callback_url(void **state)
                      BBO_OK);
     assert_string_equal(bbo_consumer_callback_url(c), "https://app.example.com/cb?app=1");
 
+    /* a server's own host and port over plain http (Bitbucket accepts it) */
+    assert_int_equal(bbo_consumer_set_callback_url(c, "http://review.example.com:3001/callback"),
+                     BBO_OK);
+    assert_string_equal(bbo_consumer_callback_url(c), "http://review.example.com:3001/callback");
+    assert_int_equal(bbo_consumer_set_callback_url(c, "http://localhost/cb"), BBO_OK);
+    assert_int_equal(bbo_consumer_set_callback_url(c, "https://app.example.com/cb?app=1"),
+                     BBO_OK);
+
     /* refused ones keep the previous value */
-    assert_int_equal(bbo_consumer_set_callback_url(c, "http://localhost/cb"), BBO_EINVAL);
-    assert_int_equal(bbo_consumer_set_callback_url(c, "http://app.example.com/cb"), BBO_EINVAL);
     assert_int_equal(bbo_consumer_set_callback_url(c, "https://app.example.com/cb#x"),
                      BBO_EINVAL);
     assert_int_equal(bbo_consumer_set_callback_url(c, "https://u@app.example.com/cb"),
