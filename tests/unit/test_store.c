@@ -176,6 +176,16 @@ static void expect_stored(const char *path, const unsigned char *key, const bbo_
     bbo_store_free(store);
 }
 
+/* Load through `store` (which keeps what it saw) and compare with `want`. */
+static void expect_holds(bbo_store *store, const bbo_token *want)
+{
+    bbo_token *got = NULL;
+
+    assert_rc(bbo_store_load(store, &got), BBO_OK);
+    assert_same_token(got, want);
+    bbo_token_free(got);
+}
+
 /* Load must fail with `code`, leave the output alone and leak nothing. */
 static void expect_load_error(const char *path, const unsigned char *key, int code)
 {
@@ -329,10 +339,7 @@ static void round_trip(fixture *f, const unsigned char *key)
     list_dir(f->dir, &total, &temps);
     assert_int_equal(total, 1);
     assert_int_equal(temps, 0);
-    got = NULL;
-    assert_rc(bbo_store_load(store, &got), BBO_OK);
-    assert_same_token(got, fresh);
-    bbo_token_free(got);
+    expect_holds(store, fresh);
 
     /* clear deletes the file; loading then finds nothing */
     assert_rc(bbo_store_clear(store), BBO_OK);
@@ -800,20 +807,14 @@ static void test_rollback_refused(void **state)
     assert_rc(bbo_store_load(later, &got), BBO_OK);
     bbo_token_free(got);
     assert_rc(bbo_store_save(later, fresh), BBO_OK);
-    got = NULL;
-    assert_rc(bbo_store_load(store, &got), BBO_OK);
-    assert_same_token(got, fresh);
-    bbo_token_free(got);
+    expect_holds(store, fresh);
     bbo_store_free(later);
 
     /* a logout and a fresh login by another object still count up */
     later = file_store(f->path, KEY);
     assert_rc(bbo_store_clear(later), BBO_OK);
     assert_rc(bbo_store_save(later, old), BBO_OK);
-    got = NULL;
-    assert_rc(bbo_store_load(store, &got), BBO_OK);
-    assert_same_token(got, old);
-    bbo_token_free(got);
+    expect_holds(store, old);
     bbo_store_free(later);
     bbo_store_free(store);
     bbo_token_free(old);
@@ -914,10 +915,7 @@ static void test_generation_continues(void **state)
     assert_rc(bbo_store_save(writer, fresh), BBO_OK);
     bbo_store_free(writer);
     assert_true(file_generation(f->path) > ahead);
-    got = NULL;
-    assert_rc(bbo_store_load(reader, &got), BBO_OK);
-    assert_same_token(got, fresh);
-    bbo_token_free(got);
+    expect_holds(reader, fresh);
     bbo_store_free(reader);
 
     write_generation(f->path, old, far);
@@ -926,10 +924,7 @@ static void test_generation_continues(void **state)
     bbo_store_free(writer);
     assert_true(file_generation(f->path) < ahead);
     reader = file_store_id(f->path, KEY, "gen");
-    got = NULL;
-    assert_rc(bbo_store_load(reader, &got), BBO_OK);
-    assert_same_token(got, fresh);
-    bbo_token_free(got);
+    expect_holds(reader, fresh);
     bbo_store_free(reader);
     bbo_token_free(old);
     bbo_token_free(fresh);
