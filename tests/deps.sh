@@ -5,7 +5,8 @@ bbo_install_deps() {
 libcurl4-openssl-dev libyajl-dev libmbedtls-dev libcmocka-dev \
 abigail-tools scdoc groff-base man-db python3-venv python3-pip python3-setuptools \
 libpq-dev postgresql \
-libmicrohttpd-dev chromium chromium-driver python3-selenium"
+libmicrohttpd-dev chromium chromium-driver python3-selenium \
+clang libclang-rt-14-dev"
     pkgs="$pkgs git"   # tests/tools: real git over smart HTTP (git-http-backend)
     local missing=""
     for p in $pkgs; do

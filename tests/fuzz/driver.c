@@ -65,6 +65,14 @@ static const char *loopback_seeds[] = {
     "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
 };
 
+static const char *store_file_seeds[] = {
+    "{\"access_token\":\"a\",\"token_type\":\"bearer\",\"expires_at\":1700007200,"
+    "\"obtained_at\":1700000000,\"scope\":\"account\",\"refresh_token\":\"r\"}",
+    "{\"access_token\":\"abc\",\"scopes\":\"repository\",\"expires_in\":3600}",
+    "BBOENC2",
+    "BBOENC1",
+};
+
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t next_random(void)
@@ -147,7 +155,7 @@ int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 5000;
 
-    printf("1..6\n");
+    printf("1..7\n");
     fflush(stdout);
     RUN("token", bbo_fuzz_token, token_seeds, iterations);
     RUN("callback", bbo_fuzz_callback, callback_seeds, iterations);
@@ -155,5 +163,8 @@ int main(int argc, char **argv)
     RUN("scopes", bbo_fuzz_scopes, scope_seeds, iterations);
     RUN("sealed", bbo_fuzz_sealed, sealed_seeds, iterations);
     RUN("loopback", bbo_fuzz_loopback, loopback_seeds, iterations);
+};
+
+    RUN("store_file", bbo_fuzz_store_file, store_file_seeds, iterations);
     return 0;
 }
