@@ -163,8 +163,6 @@ int main(int argc, char **argv)
     RUN("scopes", bbo_fuzz_scopes, scope_seeds, iterations);
     RUN("sealed", bbo_fuzz_sealed, sealed_seeds, iterations);
     RUN("loopback", bbo_fuzz_loopback, loopback_seeds, iterations);
-};
-
     RUN("store_file", bbo_fuzz_store_file, store_file_seeds, iterations);
     return 0;
 }
