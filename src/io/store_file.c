@@ -45,11 +45,23 @@ typedef struct path_mutex {
     pid_t pid;
     size_t users;
     pthread_mutex_t mutex;
-    struct path_mutex *next;
+    struct path_mutex *next, **prev; /* prev: the pointer that points here */
 } path_mutex;
 
+/* Hashed by path, so that a server holding thousands of stores finds (and
+ * drops) its own in constant time, whatever the number of others. */
+#define PATH_MUTEX_BUCKETS 1024
 static pthread_mutex_t path_mutexes_lock = PTHREAD_MUTEX_INITIALIZER;
-static path_mutex *path_mutexes;
+static path_mutex *path_mutexes[PATH_MUTEX_BUCKETS];
+
+static size_t path_bucket(const char *path)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (; *path; path++)
+        h = (h ^ (unsigned char)*path) * 16777619u;
+    return h % PATH_MUTEX_BUCKETS;
+}
 
 typedef struct file_store {
     char *path;
@@ -590,12 +602,13 @@ static int file_clear(void *payload)
 
 static int path_mutex_get(path_mutex **out, const char *lock_path)
 {
+    path_mutex **bucket = &path_mutexes[path_bucket(lock_path)];
     path_mutex *pm;
     pid_t pid = getpid();
     int error = BBO_OK;
 
     pthread_mutex_lock(&path_mutexes_lock);
-    for (pm = path_mutexes; pm && (pm->pid != pid || strcmp(pm->lock_path, lock_path) != 0);
+    for (pm = *bucket; pm && (pm->pid != pid || strcmp(pm->lock_path, lock_path) != 0);
          pm = pm->next)
         ;
     if (!pm) {
@@ -606,8 +619,11 @@ static int path_mutex_get(path_mutex **out, const char *lock_path)
             error = bbo__error_set(BBO_ENOMEM, "cannot create a mutex");
         } else {
             pm->pid = pid;
-            pm->next = path_mutexes;
-            path_mutexes = pm;
+            pm->next = *bucket;
+            pm->prev = bucket;
+            if (*bucket)
+                (*bucket)->prev = &pm->next;
+            *bucket = pm;
         }
         if (error < 0 && pm) {
             bbo__free(pm->lock_path);
@@ -624,13 +640,11 @@ static int path_mutex_get(path_mutex **out, const char *lock_path)
 
 static void path_mutex_put(path_mutex *pm)
 {
-    path_mutex **p;
-
     pthread_mutex_lock(&path_mutexes_lock);
     if (--pm->users == 0) {
-        for (p = &path_mutexes; *p != pm; p = &(*p)->next)
-            ;
-        *p = pm->next;
+        *pm->prev = pm->next;
+        if (pm->next)
+            pm->next->prev = pm->prev;
         pthread_mutex_destroy(&pm->mutex);
         bbo__free(pm->lock_path);
         bbo__free(pm);
