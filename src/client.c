@@ -376,20 +376,13 @@ static int check_required(const bbo_client *client, const bbo_token *token,
     return error;
 }
 
-/* Send a token request (owned; freed here) and parse the answer. A grant
- * that lacks a required scope is BBO_ESCOPE; *out still gets the token of a
- * refresh then (keep_on_escope), as the old refresh token may be spent. */
-static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
-                     bool keep_on_escope, bbo_token **out)
+int bbo__client_token_answer(bbo_client *client, const bbo_http_response *resp, int64_t sent_at,
+                             const bbo_token *previous, bool keep_on_escope, bbo_token **out)
 {
-    bbo_http_response *resp = NULL;
     bbo_token *token = NULL;
-    int64_t sent_at = 0;
     int error;
 
-    if ((error = bbo_http_response_new(&resp)) == BBO_OK &&
-        (error = bbo__client_send(client, req, resp, &sent_at)) == BBO_OK &&
-        (error = bbo_grant_parse_response(&token, resp, sent_at, previous)) < 0)
+    if ((error = bbo_grant_parse_response(&token, resp, sent_at, previous)) < 0)
         error = explain_invalid_scope(client, error);
     /* out of memory naming the missing scopes must not lose a refreshed grant */
     if (error == BBO_OK && (error = check_required(client, token, previous)) == BBO_ENOMEM &&
@@ -402,6 +395,22 @@ static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token 
         token = NULL;
     }
     bbo_token_free(token);
+    return error;
+}
+
+/* Send a token request (owned; freed here) and parse the answer. A grant
+ * that lacks a required scope is BBO_ESCOPE; *out still gets the token of a
+ * refresh then (keep_on_escope), as the old refresh token may be spent. */
+static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
+                     bool keep_on_escope, bbo_token **out)
+{
+    bbo_http_response *resp = NULL;
+    int64_t sent_at = 0;
+    int error;
+
+    if ((error = bbo_http_response_new(&resp)) == BBO_OK &&
+        (error = bbo__client_send(client, req, resp, &sent_at)) == BBO_OK)
+        error = bbo__client_token_answer(client, resp, sent_at, previous, keep_on_escope, out);
     bbo_http_response_free(resp);
     bbo_http_request_free(req);
     return error;

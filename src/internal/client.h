@@ -17,4 +17,15 @@ int64_t bbo__client_now(bbo_client *client);
 int bbo__client_send(bbo_client *client, bbo_http_request *req, bbo_http_response *resp,
                      int64_t *sent_at);
 
+/*
+ * Turn a token endpoint's answer into *out, as the client's grants do: the
+ * server's invalid_scope explained (BBO_EOAUTH naming the permissions),
+ * the consumer's required scopes checked (BBO_ESCOPE naming the missing
+ * ones). With `keep_on_escope` (a refresh: its refresh token may be spent)
+ * BBO_ESCOPE still writes *out, and out of memory while naming the
+ * missing scopes is BBO_ESCOPE too. BBO_ENOMEM: no token was built.
+ */
+int bbo__client_token_answer(bbo_client *client, const bbo_http_response *resp, int64_t sent_at,
+                             const bbo_token *previous, bool keep_on_escope, bbo_token **out);
+
 #endif

@@ -183,6 +183,54 @@ static void test_refresh_lacks_scope_keeps_grant(void **state)
     bbo_consumer_free(plain);
 }
 
+/* The same through a session: BBO_ESCOPE from bbo_session_access_token,
+ * the rotated token saved and served without a new request, the grant
+ * alive at the mock (its refresh token refreshes again). */
+static void test_session_refresh_lacks_scope_keeps_grant(void **state)
+{
+    bbo_consumer *plain, *strict;
+    bbo_client *plain_client, *strict_client;
+    bbo_session *session = NULL;
+    bbo_token *tok = NULL, *kept = NULL, *again = NULL;
+    char *access = NULL;
+
+    (void)state;
+    mock_reset();
+    mock_config("{\"consumer\": {\"scopes\": \"account\"}}");
+    plain = consumer_with(NULL, NULL);
+    plain_client = mock_client(plain);
+    assert_rc(login(plain, plain_client, &tok), BBO_OK);
+
+    strict = consumer_with(NULL, "account pullrequest:write");
+    strict_client = mock_client(strict);
+    assert_rc(bbo_session_new(&session, strict_client, tok), BBO_OK);
+    /* every token is due */
+    assert_rc(bbo_session_set_refresh_margin(session, 86400), BBO_OK);
+    assert_rc(bbo_session_access_token(session, &access), BBO_ESCOPE);
+    assert_null(access);
+    assert_message_has("Pull requests: Write");
+    assert_int_equal(mock_stat_long("grants.refresh_token"), 1);
+
+    /* served while valid, without a request */
+    assert_rc(bbo_session_set_refresh_margin(session, 0), BBO_OK);
+    assert_rc(bbo_session_access_token(session, &access), BBO_OK);
+    assert_non_null(access);
+    bbo_free(access);
+    assert_int_equal(mock_stat_long("grants.refresh_token"), 1);
+
+    /* the kept token is the live grant */
+    assert_rc(bbo_session_token(session, &kept), BBO_OK);
+    assert_rc(bbo_client_refresh(plain_client, kept, &again), BBO_OK);
+    assert_int_equal(mock_stat_long("grants.refresh_token"), 2);
+    bbo_token_free(again);
+    bbo_token_free(kept);
+    bbo_session_free(session);
+    bbo_client_free(strict_client);
+    bbo_client_free(plain_client);
+    bbo_consumer_free(strict);
+    bbo_consumer_free(plain);
+}
+
 /* Begun and sealed by one worker, unsealed and completed by another (its
  * own consumer and client objects), exchanged at the mock. */
 static void test_sealed_login(void **state)
@@ -226,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_invalid_scope_redirect),
         cmocka_unit_test(test_invalid_scope_token_endpoint),
         cmocka_unit_test(test_refresh_lacks_scope_keeps_grant),
+        cmocka_unit_test(test_session_refresh_lacks_scope_keeps_grant),
         cmocka_unit_test(test_sealed_login),
     };
 
