@@ -167,8 +167,14 @@ BBO_EXTERN int bbo_session_set_token(bbo_session *session, bbo_token *token);
 BBO_EXTERN int bbo_session_save_error(const bbo_session *session);
 
 /**
- * Log out: forget the token here and in the store.
- * @return 0, or the store's clear error (the token is forgotten anyway)
+ * Log out: forget the token here and in the store. The way to log out a
+ * session that has a store: it waits for this session's refresh in
+ * flight, clears the store under the store's lock (so a refresh in flight
+ * in another process cannot save after the clear), and never sends the
+ * forgotten refresh token again (a clear that failed is retried by later
+ * calls and by bbo_session_free).
+ * @return 0, or the store's lock or clear error (the token is forgotten
+ *         anyway)
  */
 BBO_EXTERN int bbo_session_logout(bbo_session *session);
 

@@ -1036,14 +1036,22 @@ static void test_custom_forwarding(void **state)
     c.clear_rc = 7;
     assert_rc(bbo_store_clear(store), BBO_EIO);
     assert_int_equal(c.clears, 3);
+    /* each clear under the store's lock, released also when it failed */
+    assert_int_equal(c.locks, 3);
+    assert_int_equal(c.unlocks, 3);
 
     assert_true(bbo__store_can_lock(store));
     assert_rc(bbo__store_lock(store), BBO_OK);
     assert_rc(bbo__store_unlock(store), BBO_OK);
     c.lock_rc = -77;
     assert_rc(bbo__store_lock(store), BBO_EIO);
-    assert_int_equal(c.locks, 2);
-    assert_int_equal(c.unlocks, 1);
+    assert_int_equal(c.locks, 5);
+    assert_int_equal(c.unlocks, 4);
+    /* no lock, no clear */
+    c.clear_rc = 0;
+    assert_rc(bbo_store_clear(store), BBO_EIO);
+    assert_int_equal(c.clears, 3);
+    assert_int_equal(c.unlocks, 4);
 
     assert_int_equal(c.destroys, 0);
     bbo_store_free(store);
@@ -1143,6 +1151,70 @@ static void test_lock_two_threads(void **state)
     assert_rc(bbo__store_lock(store), BBO_OK);
     assert_rc(bbo__store_unlock(store), BBO_OK);
     bbo_store_free(store);
+}
+
+static void *clearer(void *arg)
+{
+    lock_race *r = arg;
+    bbo_store *store = NULL;
+
+    if ((r->rc = bbo_file_store_new(&store, r->path, NULL)) < 0)
+        return NULL;
+    pthread_mutex_lock(&r->mutex);
+    r->phase = 1;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->mutex);
+    r->rc = bbo_store_clear(store);
+    pthread_mutex_lock(&r->mutex);
+    r->seen = r->counter;
+    pthread_mutex_unlock(&r->mutex);
+    bbo_store_free(store);
+    return NULL;
+}
+
+/* A plain clear waits for the store's lock: a refresh in flight elsewhere
+ * (here: the lock holder saving a new token) cannot save after it. */
+static void test_clear_takes_lock(void **state)
+{
+    fixture *f = *state;
+    bbo_store *holder = file_store(f->path, NULL);
+    bbo_token *tok = old_token(), *loaded = NULL;
+    pthread_t thread;
+    lock_race r;
+    int i;
+
+    assert_rc(bbo_store_save(holder, tok), BBO_OK);
+    bbo_token_free(tok);
+    memset(&r, 0, sizeof(r));
+    r.path = f->path;
+    pthread_mutex_init(&r.mutex, NULL);
+    pthread_cond_init(&r.cond, NULL);
+    assert_rc(bbo__store_lock(holder), BBO_OK);
+    assert_int_equal(pthread_create(&thread, NULL, clearer, &r), 0);
+    pthread_mutex_lock(&r.mutex);
+    while (r.phase == 0)
+        pthread_cond_wait(&r.cond, &r.mutex);
+    pthread_mutex_unlock(&r.mutex);
+    for (i = 0; i < 5; i++) {
+        sleep_ms(20);
+        pthread_mutex_lock(&r.mutex);
+        r.counter++;
+        pthread_mutex_unlock(&r.mutex);
+    }
+    /* the refresh in flight saves its token, then lets go */
+    tok = new_token();
+    assert_rc(bbo_store_save(holder, tok), BBO_OK);
+    bbo_token_free(tok);
+    assert_rc(bbo__store_unlock(holder), BBO_OK);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_rc(r.rc, BBO_OK);
+    assert_int_equal(r.seen, 5);
+    /* cleared after the save, not before */
+    assert_rc(bbo_store_load(holder, &loaded), BBO_OK);
+    assert_null(loaded);
+    pthread_cond_destroy(&r.cond);
+    pthread_mutex_destroy(&r.mutex);
+    bbo_store_free(holder);
 }
 
 /* valgrind (3.19 at least) does not let other threads run while one
@@ -1495,6 +1567,7 @@ int main(void)
         T(test_custom_load_codes),
         T(test_custom_forwarding),
         T(test_lock_two_threads),
+        T(test_clear_takes_lock),
         T(test_lock_many_threads),
         T(test_lock_two_spellings),
         T(test_lock_other_process),
