@@ -11,13 +11,7 @@
  */
 #include "internal/common.h"
 #include "internal/client.h"
-#include "internal/http.h"
 #include "internal/session.h"
-
-/* What a token answer needs (Bitbucket's are well under 2 KiB). */
-#define ANSWER_BODY_RESERVE (16 * 1024)
-#define ANSWER_HEADERS_RESERVE 64
-#define ANSWER_HEADER_BYTES_RESERVE (16 * 1024)
 
 static bool is_invalid_grant(int rc)
 {
@@ -42,9 +36,7 @@ static int reserve_answer(bbo_session *s)
 
         if ((rc = bbo_http_response_new(&s->answer)) < 0)
             return rc;
-        if ((rc = bbo__http_response_reserve(s->answer, ANSWER_BODY_RESERVE,
-                                             ANSWER_HEADERS_RESERVE,
-                                             ANSWER_HEADER_BYTES_RESERVE)) < 0) {
+        if ((rc = bbo__client_reserve_answer(s->answer)) < 0) {
             bbo__session_drop_answer(s);
             return rc;
         }
