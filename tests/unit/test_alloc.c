@@ -343,7 +343,9 @@ static void test_response_reserve(void **state)
     "\"refresh_token\":\"rt-2\",\"scope\":\"account\"}"
 #define REJECTED "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh_token\"}"
 
-enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT, GRANT_LOGOUT };
+/* GRANT_ESCOPE: the app requires pullrequest:write, the refresh grants
+ * only account (BBO_ESCOPE, the new token is the grant all the same) */
+enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT, GRANT_LOGOUT, GRANT_ESCOPE };
 
 typedef struct grant_env {
     char dir[64];
@@ -403,6 +405,13 @@ static void grant_open(grant_env *e, int scenario, const unsigned char *key)
         bbo_fake_push_json(e->fake, 200, ROTATED);
     bbo_fake_set_repeat_last(e->fake, 1);
     assert_rc(bbo_consumer_new(&e->consumer, "key123", "secret456"), BBO_OK);
+    if (scenario == GRANT_ESCOPE) {
+        bbo_scopes *required = NULL;
+
+        assert_rc(bbo_scopes_parse(&required, "account pullrequest:write"), BBO_OK);
+        assert_rc(bbo_consumer_require_scopes(e->consumer, required), BBO_OK);
+        bbo_scopes_free(required);
+    }
     assert_rc(bbo_client_new(&e->client, e->consumer), BBO_OK);
     assert_rc(bbo_client_set_clock(e->client, bbo_fake_clock_now, bbo_fake_clock_sleep, &e->clock),
               BBO_OK);
@@ -479,6 +488,17 @@ static void grant_check(grant_env *e, int scenario, int restart)
         assert_int_equal(grant_sends(e, "rt-1"), 1);
         return;
     }
+    if (scenario == GRANT_ESCOPE) {
+        /* the refresh that failed before sending is made now */
+        int rc = bbo_session_access_token(e->session, &access);
+
+        if (rc == BBO_ESCOPE)
+            assert_int_equal(bbo_error_code(bbo_error_last()), BBO_ESCOPE);
+        else
+            assert_rc(rc, BBO_OK);
+        bbo_free(access);
+        access = NULL;
+    }
     assert_rc(bbo_session_access_token(e->session, &access), BBO_OK);
     assert_string_equal(access, scenario == GRANT_ADOPT ? "at-p" : "at-2");
     bbo_free(access);
@@ -542,6 +562,15 @@ static void test_grant_refresh_survives(void **state)
     grant_torture(GRANT_REFRESH, NULL, 0);
     grant_torture(GRANT_REFRESH, grant_key, 1);
     grant_torture(GRANT_REFRESH, grant_key, 0);
+}
+
+static void test_grant_lacking_scope_survives(void **state)
+{
+    (void)state;
+    grant_torture(GRANT_ESCOPE, NULL, 1);
+    grant_torture(GRANT_ESCOPE, NULL, 0);
+    grant_torture(GRANT_ESCOPE, grant_key, 1);
+    grant_torture(GRANT_ESCOPE, grant_key, 0);
 }
 
 static void test_grant_invalid_grant_forgotten(void **state)
@@ -844,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_response_reserve),
         cmocka_unit_test(test_grant_refresh_survives),
+        cmocka_unit_test(test_grant_lacking_scope_survives),
         cmocka_unit_test(test_grant_invalid_grant_forgotten),
         cmocka_unit_test(test_grant_adopted_from_store),
         cmocka_unit_test(test_grant_logout_needs_no_memory),
