@@ -358,6 +358,28 @@ typedef struct grant_env {
     bbo_session *session;
 } grant_env;
 
+/* A consumer (requiring `required` when not NULL) and a client on `fake`
+ * and `clock`. */
+static void fake_client(bbo_consumer **consumer, bbo_client **client, bbo_fake *fake,
+                        bbo_fake_clock *clock, const char *required)
+{
+    bbo_transport t;
+
+    assert_rc(bbo_consumer_new(consumer, "key123", "secret456"), BBO_OK);
+    if (required) {
+        bbo_scopes *scopes = NULL;
+
+        assert_rc(bbo_scopes_parse(&scopes, required), BBO_OK);
+        assert_rc(bbo_consumer_require_scopes(*consumer, scopes), BBO_OK);
+        bbo_scopes_free(scopes);
+    }
+    assert_rc(bbo_client_new(client, *consumer), BBO_OK);
+    assert_rc(bbo_client_set_clock(*client, bbo_fake_clock_now, bbo_fake_clock_sleep, clock),
+              BBO_OK);
+    bbo_fake_transport(fake, &t);
+    assert_rc(bbo_client_set_transport(*client, &t), BBO_OK);
+}
+
 static bbo_store *grant_store(const grant_env *e)
 {
     bbo_store *store = NULL;
@@ -389,8 +411,6 @@ static void grant_save(const grant_env *e, bbo_token *tok)
 /* A session on the file store holding at-1 / rt-1, due for a refresh. */
 static void grant_open(grant_env *e, int scenario, const unsigned char *key)
 {
-    bbo_transport t;
-
     memset(e, 0, sizeof(*e));
     snprintf(e->dir, sizeof(e->dir), "/tmp/bbo-alloc-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
@@ -404,19 +424,8 @@ static void grant_open(grant_env *e, int scenario, const unsigned char *key)
     else
         bbo_fake_push_json(e->fake, 200, ROTATED);
     bbo_fake_set_repeat_last(e->fake, 1);
-    assert_rc(bbo_consumer_new(&e->consumer, "key123", "secret456"), BBO_OK);
-    if (scenario == GRANT_ESCOPE) {
-        bbo_scopes *required = NULL;
-
-        assert_rc(bbo_scopes_parse(&required, "account pullrequest:write"), BBO_OK);
-        assert_rc(bbo_consumer_require_scopes(e->consumer, required), BBO_OK);
-        bbo_scopes_free(required);
-    }
-    assert_rc(bbo_client_new(&e->client, e->consumer), BBO_OK);
-    assert_rc(bbo_client_set_clock(e->client, bbo_fake_clock_now, bbo_fake_clock_sleep, &e->clock),
-              BBO_OK);
-    bbo_fake_transport(e->fake, &t);
-    assert_rc(bbo_client_set_transport(e->client, &t), BBO_OK);
+    fake_client(&e->consumer, &e->client, e->fake, &e->clock,
+                scenario == GRANT_ESCOPE ? "account pullrequest:write" : NULL);
     grant_save(e, make_token("at-1", "rt-1", T0 + 30, T0 - 3600));
     assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
     assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
@@ -678,27 +687,13 @@ typedef struct refresh_env {
 /* A client on the fake answering `answer`; `required`: scopes it requires. */
 static void refresh_open(refresh_env *e, const char *answer, const char *required)
 {
-    bbo_transport t;
-
     memset(e, 0, sizeof(*e));
     e->clock.now = T0;
     e->fake = bbo_fake_new();
     bbo_fake_set_free_on_destroy(e->fake, 0);
     bbo_fake_push_json(e->fake, 200, answer);
     bbo_fake_set_repeat_last(e->fake, 1);
-    assert_rc(bbo_consumer_new(&e->consumer, "key123", "secret456"), BBO_OK);
-    if (required) {
-        bbo_scopes *scopes = NULL;
-
-        assert_rc(bbo_scopes_parse(&scopes, required), BBO_OK);
-        assert_rc(bbo_consumer_require_scopes(e->consumer, scopes), BBO_OK);
-        bbo_scopes_free(scopes);
-    }
-    assert_rc(bbo_client_new(&e->client, e->consumer), BBO_OK);
-    assert_rc(bbo_client_set_clock(e->client, bbo_fake_clock_now, bbo_fake_clock_sleep, &e->clock),
-              BBO_OK);
-    bbo_fake_transport(e->fake, &t);
-    assert_rc(bbo_client_set_transport(e->client, &t), BBO_OK);
+    fake_client(&e->consumer, &e->client, e->fake, &e->clock, required);
 }
 
 static void refresh_close(refresh_env *e)

@@ -1070,6 +1070,7 @@ typedef struct lock_race {
     int counter; /* the holder of the file lock bumps it */
     int seen;    /* what the second thread saw once it got the lock */
     int rc;
+    bool clear;  /* the second thread calls bbo_store_clear (which locks) */
 } lock_race;
 
 static void *second_locker(void *arg)
@@ -1083,7 +1084,12 @@ static void *second_locker(void *arg)
     r->phase = 1;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->mutex);
-    if ((r->rc = bbo__store_lock(store)) == BBO_OK) {
+    if (r->clear) {
+        r->rc = bbo_store_clear(store);
+        pthread_mutex_lock(&r->mutex);
+        r->seen = r->counter;
+        pthread_mutex_unlock(&r->mutex);
+    } else if ((r->rc = bbo__store_lock(store)) == BBO_OK) {
         pthread_mutex_lock(&r->mutex);
         r->seen = r->counter;
         r->counter++;
@@ -1108,28 +1114,38 @@ static void sleep_ms(long ms)
  * giving the thread every chance to slip in; it must see 5, i.e. get the
  * lock only after our unlock.
  */
+/* Lock `holder`, start second_locker on `r` (for `path`), and bump the counter 5
+ * times while it waits for the lock. */
+static void hold_and_race(lock_race *r, bbo_store *holder, const char *path, bool clear,
+                          pthread_t *thread)
+{
+    int i;
+
+    memset(r, 0, sizeof(*r));
+    r->path = path;
+    r->clear = clear;
+    pthread_mutex_init(&r->mutex, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    assert_rc(bbo__store_lock(holder), BBO_OK);
+    assert_int_equal(pthread_create(thread, NULL, second_locker, r), 0);
+    pthread_mutex_lock(&r->mutex);
+    while (r->phase == 0)
+        pthread_cond_wait(&r->cond, &r->mutex);
+    pthread_mutex_unlock(&r->mutex);
+    for (i = 0; i < 5; i++) {
+        sleep_ms(20);
+        pthread_mutex_lock(&r->mutex);
+        r->counter++;
+        pthread_mutex_unlock(&r->mutex);
+    }
+}
+
 static void hold_while_other_waits(bbo_store *holder, const char *other_path)
 {
     lock_race r;
     pthread_t thread;
-    int i;
 
-    memset(&r, 0, sizeof(r));
-    r.path = other_path;
-    pthread_mutex_init(&r.mutex, NULL);
-    pthread_cond_init(&r.cond, NULL);
-    assert_rc(bbo__store_lock(holder), BBO_OK);
-    assert_int_equal(pthread_create(&thread, NULL, second_locker, &r), 0);
-    pthread_mutex_lock(&r.mutex);
-    while (r.phase == 0)
-        pthread_cond_wait(&r.cond, &r.mutex);
-    pthread_mutex_unlock(&r.mutex);
-    for (i = 0; i < 5; i++) {
-        sleep_ms(20);
-        pthread_mutex_lock(&r.mutex);
-        r.counter++;
-        pthread_mutex_unlock(&r.mutex);
-    }
+    hold_and_race(&r, holder, other_path, false, &thread);
     assert_rc(bbo__store_unlock(holder), BBO_OK);
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_rc(r.rc, BBO_OK);
@@ -1153,25 +1169,6 @@ static void test_lock_two_threads(void **state)
     bbo_store_free(store);
 }
 
-static void *clearer(void *arg)
-{
-    lock_race *r = arg;
-    bbo_store *store = NULL;
-
-    if ((r->rc = bbo_file_store_new(&store, r->path, NULL)) < 0)
-        return NULL;
-    pthread_mutex_lock(&r->mutex);
-    r->phase = 1;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->mutex);
-    r->rc = bbo_store_clear(store);
-    pthread_mutex_lock(&r->mutex);
-    r->seen = r->counter;
-    pthread_mutex_unlock(&r->mutex);
-    bbo_store_free(store);
-    return NULL;
-}
-
 /* A plain clear waits for the store's lock: a refresh in flight elsewhere
  * (here: the lock holder saving a new token) cannot save after it. */
 static void test_clear_takes_lock(void **state)
@@ -1181,26 +1178,10 @@ static void test_clear_takes_lock(void **state)
     bbo_token *tok = old_token(), *loaded = NULL;
     pthread_t thread;
     lock_race r;
-    int i;
 
     assert_rc(bbo_store_save(holder, tok), BBO_OK);
     bbo_token_free(tok);
-    memset(&r, 0, sizeof(r));
-    r.path = f->path;
-    pthread_mutex_init(&r.mutex, NULL);
-    pthread_cond_init(&r.cond, NULL);
-    assert_rc(bbo__store_lock(holder), BBO_OK);
-    assert_int_equal(pthread_create(&thread, NULL, clearer, &r), 0);
-    pthread_mutex_lock(&r.mutex);
-    while (r.phase == 0)
-        pthread_cond_wait(&r.cond, &r.mutex);
-    pthread_mutex_unlock(&r.mutex);
-    for (i = 0; i < 5; i++) {
-        sleep_ms(20);
-        pthread_mutex_lock(&r.mutex);
-        r.counter++;
-        pthread_mutex_unlock(&r.mutex);
-    }
+    hold_and_race(&r, holder, f->path, true, &thread);
     /* the refresh in flight saves its token, then lets go */
     tok = new_token();
     assert_rc(bbo_store_save(holder, tok), BBO_OK);
