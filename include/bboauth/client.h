@@ -72,6 +72,9 @@ BBO_EXTERN int bbo_client_set_ca(bbo_client *client, const char *ca_file, const 
  * Proxy for the libcurl transport: "http://proxy:3128", "socks5h://…".
  * NULL (the default) honours the environment (https_proxy, no_proxy, ...,
  * as libcurl does); "" uses no proxy at all, ignoring the environment.
+ * A loopback host (127.0.0.0/8, ::1, localhost, *.localhost) is always
+ * reached directly, whatever the proxy settings: a proxy would see its
+ * credentials in clear.
  * @return 0, or BBO_EINVAL (custom transport in use), BBO_ENOMEM
  */
 BBO_EXTERN int bbo_client_set_proxy(bbo_client *client, const char *proxy);

@@ -84,7 +84,9 @@ def login_with_loopback_and_browser():
         saved = os.dup(1)
         os.dup2(2, 1)
         try:
-            bboauth.browser_open(auth.url)
+            launch = lb.launch_url(auth)
+            assert auth.state not in launch and launch.startswith(f"http://127.0.0.1:{lb.port}/")
+            bboauth.browser_open(launch)
         finally:
             os.dup2(saved, 1)
             os.close(saved)

@@ -6,7 +6,7 @@ SPDX-License-Identifier: MIT (examples may be copied freely)
     consumer = bboauth.Consumer(KEY, SECRET)
     with bboauth.Client(consumer) as client, bboauth.Loopback() as lb:
         auth = bboauth.Authorization.begin(consumer, lb.redirect_uri)
-        bboauth.browser_open(auth.url)
+        bboauth.browser_open(lb.launch_url(auth))   # never auth.url: argv is public
         token = client.exchange_code(auth, lb.wait(auth, 300000))
         with bboauth.Session(client, token, bboauth.FileStore(PATH)) as s:
             print(s.user(), s.request("GET", "/user").status)
@@ -131,6 +131,7 @@ _SIGNATURES = {
     "bbo_loopback_redirect_uri": (_S, [_P]),
     "bbo_loopback_port": (c_int, [_P]),
     "bbo_loopback_wait": (c_int, [_P, _P, c_int, _PP]),
+    "bbo_loopback_launch_url": (c_int, [_P, _P, _PP]),
     "bbo_loopback_free": (None, [_P]),
     "bbo_browser_open": (c_int, [_S]),
     "bbo_file_store_new": (c_int, [_PP, _S, _S]),
@@ -507,6 +508,11 @@ class Loopback(_Object):
     @property
     def port(self) -> int:
         return int(lib.bbo_loopback_port(self.ptr))
+
+    def launch_url(self, auth: Authorization) -> str:
+        """A one-time local URL for the browser (its command line is public:
+        never give it auth.url); redirects once to the authorization URL."""
+        return _out_string(lib.bbo_loopback_launch_url, self.ptr, auth.ptr)
 
     def wait(self, auth: Authorization, timeout_ms: int = 300000) -> str:
         """Block (GIL released) until the redirect comes; returns the code."""
