@@ -130,8 +130,21 @@ BBO_EXTERN int bbo_store_load(bbo_store *store, bbo_token **out);
 BBO_EXTERN int bbo_store_save(bbo_store *store, const bbo_token *token);
 
 /**
- * Forget the stored token (the file store deletes the file).
- * @return 0, or BBO_EIO, BBO_EINVAL (the store cannot clear)
+ * Forget the stored token (the file store deletes the file). A store that
+ * locks is cleared under its lock (waiting for it as a refresh does), so a
+ * refresh in flight in another process or on another host, which saves
+ * under that lock, cannot put its token back after the clear; the next
+ * session to lock finds the store empty and takes it as a logout.
+ *
+ * To log out a session, call bbo_session_logout instead: it also forgets
+ * the token in memory, waits for this session's refresh in flight, and
+ * never sends that refresh token again. Do not call bbo_store_clear on a
+ * store handed to a session, nor from a store callback (the lock is not
+ * reentrant).
+ *
+ * @return 0, or BBO_EIO, BBO_EINVAL (the store cannot clear), the lock's
+ *         errors (BBO_EBUSY: the lock stayed held elsewhere; nothing was
+ *         cleared), the unlock's errors (the token was cleared)
  */
 BBO_EXTERN int bbo_store_clear(bbo_store *store);
 

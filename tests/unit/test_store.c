@@ -1594,14 +1594,22 @@ static void test_custom_forwarding(void **state)
     c.clear_rc = 7;
     assert_rc(bbo_store_clear(store), BBO_EIO);
     assert_int_equal(c.clears, 3);
+    /* each clear under the store's lock, released also when it failed */
+    assert_int_equal(c.locks, 3);
+    assert_int_equal(c.unlocks, 3);
 
     assert_true(bbo__store_can_lock(store));
     assert_rc(bbo__store_lock(store), BBO_OK);
     assert_rc(bbo__store_unlock(store), BBO_OK);
     c.lock_rc = -77;
     assert_rc(bbo__store_lock(store), BBO_EIO);
-    assert_int_equal(c.locks, 2);
-    assert_int_equal(c.unlocks, 1);
+    assert_int_equal(c.locks, 5);
+    assert_int_equal(c.unlocks, 4);
+    /* no lock, no clear */
+    c.clear_rc = 0;
+    assert_rc(bbo_store_clear(store), BBO_EIO);
+    assert_int_equal(c.clears, 3);
+    assert_int_equal(c.unlocks, 4);
 
     assert_int_equal(c.destroys, 0);
     bbo_store_free(store);
@@ -1620,6 +1628,7 @@ typedef struct lock_race {
     int counter; /* the holder of the file lock bumps it */
     int seen;    /* what the second thread saw once it got the lock */
     int rc;
+    bool clear;  /* the second thread calls bbo_store_clear (which locks) */
 } lock_race;
 
 static void *second_locker(void *arg)
@@ -1633,7 +1642,12 @@ static void *second_locker(void *arg)
     r->phase = 1;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->mutex);
-    if ((r->rc = bbo__store_lock(store)) == BBO_OK) {
+    if (r->clear) {
+        r->rc = bbo_store_clear(store);
+        pthread_mutex_lock(&r->mutex);
+        r->seen = r->counter;
+        pthread_mutex_unlock(&r->mutex);
+    } else if ((r->rc = bbo__store_lock(store)) == BBO_OK) {
         pthread_mutex_lock(&r->mutex);
         r->seen = r->counter;
         r->counter++;
@@ -1658,28 +1672,38 @@ static void sleep_ms(long ms)
  * giving the thread every chance to slip in; it must see 5, i.e. get the
  * lock only after our unlock.
  */
+/* Lock `holder`, start second_locker on `r` (for `path`), and bump the counter 5
+ * times while it waits for the lock. */
+static void hold_and_race(lock_race *r, bbo_store *holder, const char *path, bool clear,
+                          pthread_t *thread)
+{
+    int i;
+
+    memset(r, 0, sizeof(*r));
+    r->path = path;
+    r->clear = clear;
+    pthread_mutex_init(&r->mutex, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    assert_rc(bbo__store_lock(holder), BBO_OK);
+    assert_int_equal(pthread_create(thread, NULL, second_locker, r), 0);
+    pthread_mutex_lock(&r->mutex);
+    while (r->phase == 0)
+        pthread_cond_wait(&r->cond, &r->mutex);
+    pthread_mutex_unlock(&r->mutex);
+    for (i = 0; i < 5; i++) {
+        sleep_ms(20);
+        pthread_mutex_lock(&r->mutex);
+        r->counter++;
+        pthread_mutex_unlock(&r->mutex);
+    }
+}
+
 static void hold_while_other_waits(bbo_store *holder, const char *other_path)
 {
     lock_race r;
     pthread_t thread;
-    int i;
 
-    memset(&r, 0, sizeof(r));
-    r.path = other_path;
-    pthread_mutex_init(&r.mutex, NULL);
-    pthread_cond_init(&r.cond, NULL);
-    assert_rc(bbo__store_lock(holder), BBO_OK);
-    assert_int_equal(pthread_create(&thread, NULL, second_locker, &r), 0);
-    pthread_mutex_lock(&r.mutex);
-    while (r.phase == 0)
-        pthread_cond_wait(&r.cond, &r.mutex);
-    pthread_mutex_unlock(&r.mutex);
-    for (i = 0; i < 5; i++) {
-        sleep_ms(20);
-        pthread_mutex_lock(&r.mutex);
-        r.counter++;
-        pthread_mutex_unlock(&r.mutex);
-    }
+    hold_and_race(&r, holder, other_path, false, &thread);
     assert_rc(bbo__store_unlock(holder), BBO_OK);
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_rc(r.rc, BBO_OK);
@@ -1701,6 +1725,35 @@ static void test_lock_two_threads(void **state)
     assert_rc(bbo__store_lock(store), BBO_OK);
     assert_rc(bbo__store_unlock(store), BBO_OK);
     bbo_store_free(store);
+}
+
+/* A plain clear waits for the store's lock: a refresh in flight elsewhere
+ * (here: the lock holder saving a new token) cannot save after it. */
+static void test_clear_takes_lock(void **state)
+{
+    fixture *f = *state;
+    bbo_store *holder = file_store(f->path, NULL);
+    bbo_token *tok = old_token(), *loaded = NULL;
+    pthread_t thread;
+    lock_race r;
+
+    assert_rc(bbo_store_save(holder, tok), BBO_OK);
+    bbo_token_free(tok);
+    hold_and_race(&r, holder, f->path, true, &thread);
+    /* the refresh in flight saves its token, then lets go */
+    tok = new_token();
+    assert_rc(bbo_store_save(holder, tok), BBO_OK);
+    bbo_token_free(tok);
+    assert_rc(bbo__store_unlock(holder), BBO_OK);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_rc(r.rc, BBO_OK);
+    assert_int_equal(r.seen, 5);
+    /* cleared after the save, not before */
+    assert_rc(bbo_store_load(holder, &loaded), BBO_OK);
+    assert_null(loaded);
+    pthread_cond_destroy(&r.cond);
+    pthread_mutex_destroy(&r.mutex);
+    bbo_store_free(holder);
 }
 
 /* valgrind (3.19 at least) does not let other threads run while one
@@ -2066,6 +2119,7 @@ int main(void)
         T(test_custom_load_codes),
         T(test_custom_forwarding),
         T(test_lock_two_threads),
+        T(test_clear_takes_lock),
         T(test_lock_many_threads),
         T(test_lock_two_spellings),
         T(test_lock_other_process),
