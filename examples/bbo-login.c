@@ -314,6 +314,10 @@ static int login(const options *o, bbo_client *client)
         goto done;
     bbo_session_set_token(session, token); /* taken; saved to the store */
     token = NULL;
+    if (bbo_session_save_error(session) < 0)
+        fprintf(stderr, "warning: the token could not be saved (%s); it is kept in memory "
+                        "and the save will be retried\n",
+                bbo_strerror(bbo_session_save_error(session)));
     printf("[4/5] checking the token\n");
     if (show_user(session) != 0)
         goto done;

@@ -131,6 +131,7 @@ _SIGNATURES = {
     "bbo_session_foreach_page": (c_int, [_P, _S, c_int, PAGE_CB, _P]),
     "bbo_session_user": (c_int, [_P, _PP]),
     "bbo_session_free": (None, [_P]),
+    "bbo_session_save_error": (c_int, [_P]),
     "bbo_response_status": (c_int, [_P]),
     "bbo_response_header": (_S, [_P, _S]),
     "bbo_response_body": (c_void_p, [_P, POINTER(c_size_t)]),  # may hold NULs: not c_char_p
@@ -522,6 +523,10 @@ class Session(_Object):
 
     def set_refresh_margin(self, seconds):
         _check(lib.bbo_session_set_refresh_margin(self.ptr, seconds))
+
+    def save_error(self):
+        """0 when the token in memory is stored, else the last save's code."""
+        return lib.bbo_session_save_error(self.ptr)
 
     def on_token(self, callback):
         """callback(token: Token, save_error: int) after each new token.

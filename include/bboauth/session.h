@@ -13,12 +13,28 @@
  *   processes: the store is re-read under its lock and a token another
  *   process already refreshed is used as it is;
  * - a new token is saved to the store before it is handed out; if the save
- *   fails, the token is kept in memory, the failure is reported (callback,
- *   bbo_error_last) and the save is retried on the next call;
+ *   fails, the token is kept in memory, the failure is reported (the token
+ *   callback's save_error, bbo_session_save_error) and the save is retried
+ *   on the next call; a store holding a later token (BBO_ECONFLICT) hands
+ *   it over instead;
+ * - once a refresh request has left, its answer becomes the session's
+ *   token even when memory runs out: it is read into room reserved before
+ *   sending (answers up to 16 KiB) and, if it cannot be parsed or saved
+ *   yet, kept and finished by the next call before anything is sent;
+ * - a store whose lock is held elsewhere (try_lock says BBO_EBUSY) while
+ *   the token is due but still valid: the current token is served without
+ *   waiting; an expired token waits for the lock (BBO_EBUSY when the store
+ *   gives up waiting);
+ * - a token older than the newest the session held (a rolled-back store
+ *   file) is never adopted: its refresh token was rotated away;
  * - a refresh the server rejects with invalid_grant logs the session out
  *   (BBO_EEXPIRED) and that refresh token is never sent again: it is also
  *   removed from the store, so no other process sends it either; a login
  *   another process stores later is picked up.
+ *
+ * Errors: bbo_error_last() describes the last call that failed. A call
+ * that succeeds leaves it as it was, also when a save failed on the way
+ * (that is told by bbo_session_save_error and the token callbacks).
  *
  * Thread rules: every bbo_session_* function may be called from any number
  * of threads at once, except bbo_session_free (no call may be running).
@@ -90,7 +106,7 @@ BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seco
  *
  * @param out  receives a copy of the access token; bbo_free it
  * @return 0 (also when the new token could not be saved: then
- *         bbo_error_last holds the save error), or
+ *         bbo_session_save_error and the callbacks' save_error tell), or
  *         BBO_ENOMEM   also when the token callbacks could not be given a
  *                      copy of the new token: they run on the next call;
  *         BBO_EEXPIRED  no token, an expired token without refresh token,
@@ -98,7 +114,10 @@ BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seco
  *                       description in bbo_error_description);
  *         the refresh's errors (BBO_ETRANSPORT, BBO_ETIMEOUT, BBO_EHTTP,
  *         BBO_ERATELIMIT, BBO_EOAUTH, ...): the current token stays, and a
- *         later call tries again; BBO_EINVAL, BBO_ENOMEM
+ *         later call tries again; BBO_EBUSY (the store's lock stayed held
+ *         elsewhere and the token is expired), the store's lock and load
+ *         errors; BBO_EINVAL, BBO_ENOMEM (a refresh answer that arrived is
+ *         kept and finished by the next call)
  */
 BBO_EXTERN int bbo_session_access_token(bbo_session *session, char **out);
 
@@ -119,9 +138,19 @@ BBO_EXTERN int bbo_session_token(bbo_session *session, bbo_token **out);
  * Replace the session's token (a new login), saving it to the store.
  * Clears a logged-out state. `token` is taken, even on error. Waits for a
  * refresh in flight (as do bbo_session_set_store and bbo_session_logout).
- * @return 0 (save errors as in bbo_session_access_token), BBO_EINVAL
+ * @return 0 (a failed save is told by bbo_session_save_error and retried
+ *         by the next call), BBO_EINVAL
  */
 BBO_EXTERN int bbo_session_set_token(bbo_session *session, bbo_token *token);
+
+/**
+ * The outcome of the session's last save to its store: 0 when the token
+ * in memory is stored (or there is no store), else the save's code
+ * (BBO_EIO, BBO_ENOMEM, ...; bbo_error_last does not hold it: the call
+ * that saved succeeded). A failed save is retried by the next call.
+ * @return 0, a negative bbo_code, or BBO_EINVAL for NULL
+ */
+BBO_EXTERN int bbo_session_save_error(const bbo_session *session);
 
 /**
  * Log out: forget the token here and in the store.
@@ -136,17 +165,23 @@ BBO_EXTERN int bbo_session_logout(bbo_session *session);
  * @param method        "GET", "POST", "PUT", "DELETE", ...
  * @param path_or_url   a path relative to the API base ("/user",
  *                      "/repositories/ws/repo"), or an absolute URL with
- *                      the API base's scheme, host and port (a `next`
- *                      link): the token never goes to another host
+ *                      the API base's scheme, host and port and a path
+ *                      under the API base's path (a `next` link): the
+ *                      token never goes to another host, nor to another
+ *                      application on the same server; "." and ".."
+ *                      segments are refused
  * @param body          request body or NULL; `body_len` its length
  * @param out           receives the response for any status not mapped
  *                      below (404 and 500 are answers, not errors)
  * @return 0, or
- *         BBO_EINVAL     foreign-host URL, bad path or method;
+ *         BBO_EINVAL     foreign-host URL or a path outside the API base,
+ *                        bad path or method;
  *         BBO_EEXPIRED   401 even after a refresh and a retry, or not
  *                        logged in;
  *         BBO_ESCOPE     403 and X-Accepted-OAuth-Scopes names scopes
- *                        X-OAuth-Scopes lacks (listed in the message);
+ *                        X-OAuth-Scopes lacks (listed in the message;
+ *                        headers naming more than 256 scopes are taken
+ *                        as malformed and the 403 is returned as it is);
  *         BBO_ERATELIMIT 429 (bbo_error_retry_after when known);
  *         the transport's and the refresh's errors; BBO_ENOMEM
  */
@@ -176,7 +211,11 @@ BBO_EXTERN int bbo_session_foreach_page(bbo_session *session, const char *path_o
  */
 BBO_EXTERN int bbo_session_user(bbo_session *session, char **out);
 
-/** Free a session (and its store). NULL is a no-op. */
+/**
+ * Free a session (and its store). A refresh answer still to be finished or
+ * a save still to be retried is tried once more first (nothing is sent).
+ * NULL is a no-op.
+ */
 BBO_EXTERN void bbo_session_free(bbo_session *session);
 
 /** The response's HTTP status. */

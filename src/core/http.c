@@ -4,6 +4,7 @@
  */
 #include "internal/common.h"
 #include "internal/encode.h"
+#include "internal/http.h"
 #include "internal/url.h"
 
 #include <stdlib.h>
@@ -17,6 +18,10 @@ typedef struct header_list {
     header *items;
     size_t count;
     size_t capacity;
+    /* reserved room for names and values (bbo__http_response_reserve) */
+    char *arena;
+    size_t arena_size;
+    size_t arena_used;
 } header_list;
 
 struct bbo_http_request {
@@ -36,15 +41,44 @@ struct bbo_http_response {
     bool not_sent;
 };
 
+static bool in_arena(const header_list *list, const char *p)
+{
+    return list->arena && p >= list->arena && p < list->arena + list->arena_size;
+}
+
+static void header_text_free(header_list *list, char *p)
+{
+    if (!in_arena(list, p))
+        bbo__free(p);
+}
+
+/* A copy of `len` bytes: from the reserved room when it fits. */
+static char *header_text(header_list *list, const char *s, size_t len)
+{
+    char *p;
+
+    if (list->arena && len < list->arena_size - list->arena_used) {
+        p = list->arena + list->arena_used;
+        memcpy(p, s, len);
+        p[len] = '\0';
+        list->arena_used += len + 1;
+        return p;
+    }
+    return bbo__strndup(s, len);
+}
+
 static void headers_clear(header_list *list)
 {
     size_t i;
 
     for (i = 0; i < list->count; i++) {
-        bbo__free(list->items[i].name);
-        bbo__free(list->items[i].value);
+        header_text_free(list, list->items[i].name);
+        header_text_free(list, list->items[i].value);
     }
     list->count = 0;
+    if (list->arena)
+        bbo__wipe(list->arena, list->arena_used);
+    list->arena_used = 0;
 }
 
 static void headers_dispose(header_list *list)
@@ -53,6 +87,9 @@ static void headers_dispose(header_list *list)
     bbo__free(list->items);
     list->items = NULL;
     list->capacity = 0;
+    bbo__free(list->arena);
+    list->arena = NULL;
+    list->arena_size = 0;
 }
 
 /* RFC 9110 token characters, for header names. */
@@ -101,11 +138,13 @@ static int headers_add(header_list *list, const char *name, size_t name_len, con
         list->items = items;
         list->capacity = capacity;
     }
-    h.name = bbo__strndup(name, name_len);
-    h.value = bbo__strndup(value, value_len);
+    h.name = header_text(list, name, name_len);
+    h.value = header_text(list, value, value_len);
     if (!h.name || !h.value) {
-        bbo__free(h.name);
-        bbo__free(h.value);
+        if (h.name)
+            header_text_free(list, h.name);
+        if (h.value)
+            header_text_free(list, h.value);
         return bbo__error_oom();
     }
     list->items[list->count++] = h;
@@ -368,6 +407,31 @@ const char *bbo_http_response_body(const bbo_http_response *resp, size_t *len_ou
     if (len_out)
         *len_out = resp ? resp->body.size : 0;
     return resp && resp->body.ptr ? resp->body.ptr : "";
+}
+
+int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t headers,
+                               size_t header_bytes)
+{
+    header_list *list = &resp->headers;
+    int error;
+
+    if ((error = bbo__buf_grow(&resp->body, body)) < 0)
+        return error;
+    if (list->capacity < headers) {
+        header *items = bbo__realloc(list->items, headers * sizeof(header));
+
+        if (!items)
+            return bbo__error_oom();
+        list->items = items;
+        list->capacity = headers;
+    }
+    if (!list->arena && header_bytes) {
+        if ((list->arena = bbo__malloc(header_bytes)) == NULL)
+            return bbo__error_oom();
+        list->arena_size = header_bytes;
+        list->arena_used = 0;
+    }
+    return BBO_OK;
 }
 
 void bbo_http_response_reset(bbo_http_response *resp)

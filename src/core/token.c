@@ -7,8 +7,6 @@
 #include "internal/json.h"
 #include "internal/token.h"
 
-#include <time.h>
-
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -70,8 +68,9 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
     return BBO_OK;
 }
 
-int bbo_token_new(bbo_token **out, const char *access, const char *refresh, const char *type,
-                  int64_t expires_at, const bbo_scopes *scopes)
+int bbo__token_new_at(bbo_token **out, const char *access, const char *refresh,
+                      const char *type, int64_t expires_at, const bbo_scopes *scopes,
+                      int64_t now)
 {
     if (!out || !access)
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: NULL argument");
@@ -83,7 +82,7 @@ int bbo_token_new(bbo_token **out, const char *access, const char *refresh, cons
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: only bearer tokens are supported");
     if (expires_at < 0)
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: negative expires_at");
-    return token_alloc(out, access, refresh, type, expires_at, (int64_t)time(NULL), scopes);
+    return token_alloc(out, access, refresh, type, expires_at, now, scopes);
 }
 
 int bbo_token_dup(bbo_token **out, const bbo_token *t)

@@ -1,5 +1,11 @@
 /*
  * Private definitions every module includes first.
+ *
+ * Rules for every function (docs/conventions.md): return 0 or a negative
+ * bbo_code; constructors (_new, _parse, _begin, _dup) take their `out`
+ * parameter first, methods take their object first and outputs last;
+ * outputs are written only on success; a failure sets the per-thread
+ * error, and a success leaves it alone.
  * SPDX-License-Identifier: MIT
  */
 #ifndef BBO_INTERNAL_COMMON_H

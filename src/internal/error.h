@@ -7,6 +7,7 @@
 #ifndef BBO_INTERNAL_ERROR_H
 #define BBO_INTERNAL_ERROR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #if defined(__GNUC__)
@@ -14,6 +15,23 @@
 #else
 #  define BBO__FMT(f, a)
 #endif
+
+#define BBO__ERROR_MESSAGE_MAX 512
+#define BBO__ERROR_OAUTH_CODE_MAX 64
+#define BBO__ERROR_DESCRIPTION_MAX 512
+
+/* Visible here so a caller can keep a copy without allocating (a session
+ * hands one refresh's error to every thread that waited for it). */
+struct bbo_error {
+    int code;
+    int http_status;
+    int64_t retry_after;
+    bool has_oauth_code;
+    bool has_description;
+    char message[BBO__ERROR_MESSAGE_MAX];
+    char oauth_code[BBO__ERROR_OAUTH_CODE_MAX];
+    char description[BBO__ERROR_DESCRIPTION_MAX];
+};
 
 /* Sets code and message; clears status, OAuth fields and retry-after. */
 int bbo__error_set(int code, const char *fmt, ...) BBO__FMT(2, 3);

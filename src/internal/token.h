@@ -11,6 +11,12 @@
 int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t now,
                          const char *what);
 
+/* bbo_token_new with the time it was obtained given (the core reads no
+ * clock: the public bbo_token_new, in src/io/clock.c, passes the system's). */
+int bbo__token_new_at(bbo_token **out, const char *access, const char *refresh,
+                      const char *type, int64_t expires_at, const bbo_scopes *scopes,
+                      int64_t now);
+
 /* Give a token without a refresh token a copy of `refresh`. */
 int bbo__token_set_refresh(bbo_token *token, const char *refresh);
 

@@ -32,14 +32,16 @@ int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbacks)
 }
 
 /* A custom store may fail without setting a message, or with a code that
- * is not ours: make the error usable either way. */
-static int store_result(int rc, const char *what)
+ * is not ours: make the error usable either way. `serial` is the thread's
+ * error serial before the callback ran: whether the callback set an error
+ * is told without clearing the caller's. */
+static int store_result(int rc, uint64_t serial, const char *what)
 {
     if (rc == 0)
         return BBO_OK;
     if (rc > 0 || rc < BBO_ECONFLICT) /* as the transport: a positive code is a failure */
         return bbo__error_set(BBO_EIO, "token store %s failed with code %d", what, rc);
-    if (bbo__error_current() != rc)
+    if (bbo__error_serial() == serial || bbo__error_current() != rc)
         return bbo__error_set(rc, "token store %s failed: %s", what, bbo_strerror(rc));
     return rc;
 }
@@ -47,12 +49,13 @@ static int store_result(int rc, const char *what)
 int bbo_store_load(bbo_store *store, bbo_token **out)
 {
     bbo_token *token = NULL;
+    uint64_t serial;
     int rc;
 
     if (!store || !out)
         return bbo__error_set(BBO_EINVAL, "bbo_store_load: NULL argument");
-    bbo_error_clear();
-    if ((rc = store_result(store->cb.load(&token, store->cb.payload), "load")) < 0) {
+    serial = bbo__error_serial();
+    if ((rc = store_result(store->cb.load(&token, store->cb.payload), serial, "load")) < 0) {
         bbo_token_free(token);
         return rc;
     }
@@ -62,20 +65,22 @@ int bbo_store_load(bbo_store *store, bbo_token **out)
 
 int bbo_store_save(bbo_store *store, const bbo_token *token)
 {
+    uint64_t serial = bbo__error_serial();
+
     if (!store || !token)
         return bbo__error_set(BBO_EINVAL, "bbo_store_save: NULL argument");
-    bbo_error_clear();
-    return store_result(store->cb.save(token, store->cb.payload), "save");
+    return store_result(store->cb.save(token, store->cb.payload), serial, "save");
 }
 
 int bbo_store_clear(bbo_store *store)
 {
+    uint64_t serial = bbo__error_serial();
+
     if (!store)
         return bbo__error_set(BBO_EINVAL, "bbo_store_clear: NULL argument");
     if (!store->cb.clear)
         return bbo__error_set(BBO_EINVAL, "this token store cannot clear");
-    bbo_error_clear();
-    return store_result(store->cb.clear(store->cb.payload), "clear");
+    return store_result(store->cb.clear(store->cb.payload), serial, "clear");
 }
 
 bool bbo__store_can_lock(const bbo_store *store)
@@ -85,10 +90,11 @@ bool bbo__store_can_lock(const bbo_store *store)
 
 int bbo__store_lock(bbo_store *store)
 {
+    uint64_t serial = bbo__error_serial();
+
     if (!store->cb.lock)
         return BBO_OK;
-    bbo_error_clear();
-    return store_result(store->cb.lock(store->cb.payload), "lock");
+    return store_result(store->cb.lock(store->cb.payload), serial, "lock");
 }
 
 bool bbo__store_can_try_lock(const bbo_store *store)
@@ -100,6 +106,7 @@ bool bbo__store_can_try_lock(const bbo_store *store)
  * or the store's error. */
 int bbo__store_try_lock(bbo_store *store)
 {
+    uint64_t serial = bbo__error_serial();
     int rc;
 
     if (!store->cb.try_lock)
@@ -107,14 +114,16 @@ int bbo__store_try_lock(bbo_store *store)
     rc = store->cb.try_lock(store->cb.payload);
     if (rc == BBO_EBUSY)
         return BBO_EBUSY;
-    return store_result(rc, "lock");
+    return store_result(rc, serial, "lock");
 }
 
 int bbo__store_unlock(bbo_store *store)
 {
+    uint64_t serial = bbo__error_serial();
+
     if (!store->cb.unlock)
         return BBO_OK;
-    return store_result(store->cb.unlock(store->cb.payload), "unlock");
+    return store_result(store->cb.unlock(store->cb.payload), serial, "unlock");
 }
 
 void bbo_store_free(bbo_store *store)

@@ -11,21 +11,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#define MESSAGE_MAX 512
-#define OAUTH_CODE_MAX 64
-#define DESCRIPTION_MAX 512
-
-struct bbo_error {
-    int code;
-    int http_status;
-    int64_t retry_after;
-    bool has_oauth_code;
-    bool has_description;
-    char message[MESSAGE_MAX];
-    char oauth_code[OAUTH_CODE_MAX];
-    char description[DESCRIPTION_MAX];
-};
-
 static _Thread_local bbo_error last_error = { BBO_OK, 0, -1, false, false, "no error", "", "" };
 
 const char *bbo_strerror(int code)
@@ -167,10 +152,10 @@ void bbo__error_prefix(const char *what)
     char *msg = last_error.message;
     size_t shift = strlen(what) + 2;
 
-    if (shift >= MESSAGE_MAX)
+    if (shift >= BBO__ERROR_MESSAGE_MAX)
         return;
-    memmove(msg + shift, msg, MESSAGE_MAX - shift - 1);
-    msg[MESSAGE_MAX - 1] = '\0';
+    memmove(msg + shift, msg, BBO__ERROR_MESSAGE_MAX - shift - 1);
+    msg[BBO__ERROR_MESSAGE_MAX - 1] = '\0';
     memcpy(msg, what, shift - 2);
     msg[shift - 2] = ':';
     msg[shift - 1] = ' ';

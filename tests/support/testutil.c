@@ -14,6 +14,7 @@
 
 static long live_blocks;
 static long fail_after = -1;
+static long fail_only = -1; /* fail just this one allocation (counted down) */
 static int refused;
 
 static void *test_alloc(size_t size, void *payload)
@@ -27,6 +28,13 @@ static void *test_alloc(size_t size, void *payload)
     }
     if (fail_after > 0)
         fail_after--;
+    if (fail_only == 0) {
+        fail_only = -1;
+        refused = 1;
+        return NULL;
+    }
+    if (fail_only > 0)
+        fail_only--;
     if ((p = malloc(size)) != NULL)
         live_blocks++;
     return p;
@@ -51,6 +59,14 @@ void bbo_test_alloc_install(void)
 void bbo_test_alloc_fail_after(long n)
 {
     fail_after = n;
+    fail_only = -1;
+    refused = 0;
+}
+
+void bbo_test_alloc_fail_only(long n)
+{
+    fail_after = -1;
+    fail_only = n;
     refused = 0;
 }
 

@@ -31,6 +31,10 @@ void bbo_test_alloc_install(void);
 /* Fail every allocation after `n` more have succeeded; -1: never fail. */
 void bbo_test_alloc_fail_after(long n);
 
+/* Fail only the allocation after `n` more have succeeded; the ones after
+ * it succeed again. -1: never fail. */
+void bbo_test_alloc_fail_only(long n);
+
 /* Blocks currently allocated through the library. */
 long bbo_test_alloc_live(void);
 

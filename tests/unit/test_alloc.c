@@ -1,13 +1,19 @@
 /*
- * Unit tests: the allocator hook, the internal allocator and buffers.
+ * Unit tests: the allocator hook, the internal allocator and buffers, and
+ * grants that survive allocation failures (a session on the real file
+ * store: refresh and save, invalid_grant, adoption from the store).
  * SPDX-License-Identifier: MIT
  */
+#include "fake_transport.h"
+#include "session_fixture.h"
 #include "testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal/common.h"
+#include "internal/http.h"
 
 /* An allocator that remembers sizes, counts calls and checks that every
  * block it gets back was wiped. */
@@ -297,6 +303,256 @@ static void test_buf(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* A response with room reserved takes an answer without allocating. */
+static void test_response_reserve(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo_http_response *resp = NULL;
+    char body[4000];
+    size_t total;
+    int round;
+
+    (void)state;
+    memset(body, 'b', sizeof(body));
+    assert_rc(bbo_http_response_new(&resp), BBO_OK);
+    assert_rc(bbo__http_response_reserve(resp, 8192, 16, 2048), BBO_OK);
+    for (round = 0; round < 2; round++) {
+        bbo_test_alloc_fail_after(0);
+        assert_rc(bbo_http_response_add_header_line(resp, "HTTP/1.1 200 OK\r\n", 17), BBO_OK);
+        assert_rc(bbo_http_response_add_header(resp, "Content-Type", "application/json"),
+                  BBO_OK);
+        assert_rc(bbo_http_response_add_header_line(resp, "X-A: 1\r\n", 8), BBO_OK);
+        for (total = 0; bbo_http_response_append_body(resp, body, sizeof(body)) == BBO_OK;)
+            total += sizeof(body);
+        bbo_test_alloc_fail_after(-1);
+        /* at least the reserved room, then allocations again */
+        assert_true(total >= 8192);
+        assert_true(total < 64 * 1024);
+        assert_string_equal(bbo_http_response_header(resp, "content-type"), "application/json");
+        assert_string_equal(bbo_http_response_header(resp, "X-A"), "1");
+        bbo_http_response_reset(resp); /* keeps the room */
+    }
+    bbo_http_response_free(resp);
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
+/* ---- grants survive allocation failures --------------------------------- */
+
+#define ROTATED                                                                                   \
+    "{\"access_token\":\"at-2\",\"token_type\":\"bearer\",\"expires_in\":7200,"                  \
+    "\"refresh_token\":\"rt-2\",\"scope\":\"account\"}"
+#define REJECTED "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh_token\"}"
+
+enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT };
+
+typedef struct grant_env {
+    char dir[64];
+    char path[96];
+    const unsigned char *key;
+    bbo_consumer *consumer;
+    bbo_client *client;
+    bbo_fake *fake;
+    bbo_fake_clock clock;
+    bbo_session *session;
+} grant_env;
+
+static bbo_store *grant_store(const grant_env *e)
+{
+    bbo_store *store = NULL;
+
+    assert_rc(bbo_file_store_new(&store, e->path, e->key), BBO_OK);
+    return store;
+}
+
+/* What the token file holds now (read by a store of its own), or NULL. */
+static bbo_token *grant_stored(const grant_env *e)
+{
+    bbo_store *store = grant_store(e);
+    bbo_token *tok = NULL;
+
+    assert_rc(bbo_store_load(store, &tok), BBO_OK);
+    bbo_store_free(store);
+    return tok;
+}
+
+static void grant_save(const grant_env *e, bbo_token *tok)
+{
+    bbo_store *store = grant_store(e);
+
+    assert_rc(bbo_store_save(store, tok), BBO_OK);
+    bbo_store_free(store);
+    bbo_token_free(tok);
+}
+
+/* A session on the file store holding at-1 / rt-1, due for a refresh. */
+static void grant_open(grant_env *e, int scenario, const unsigned char *key)
+{
+    bbo_transport t;
+
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/bbo-alloc-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->path, sizeof(e->path), "%s/token", e->dir);
+    e->key = key;
+    e->clock.now = T0;
+    e->fake = bbo_fake_new();
+    bbo_fake_set_free_on_destroy(e->fake, 0);
+    if (scenario == GRANT_INVALID)
+        bbo_fake_push_json(e->fake, 400, REJECTED);
+    else
+        bbo_fake_push_json(e->fake, 200, ROTATED);
+    bbo_fake_set_repeat_last(e->fake, 1);
+    assert_rc(bbo_consumer_new(&e->consumer, "key123", "secret456"), BBO_OK);
+    assert_rc(bbo_client_new(&e->client, e->consumer), BBO_OK);
+    assert_rc(bbo_client_set_clock(e->client, bbo_fake_clock_now, bbo_fake_clock_sleep, &e->clock),
+              BBO_OK);
+    bbo_fake_transport(e->fake, &t);
+    assert_rc(bbo_client_set_transport(e->client, &t), BBO_OK);
+    grant_save(e, make_token("at-1", "rt-1", T0 + 30, T0 - 3600));
+    assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
+    assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
+    /* another process refreshed: its token is in the file */
+    if (scenario == GRANT_ADOPT)
+        grant_save(e, make_token("at-p", "rt-p", T0 + 7200, T0 - 10));
+}
+
+static void grant_close(grant_env *e)
+{
+    bbo_session_free(e->session);
+    bbo_client_free(e->client);
+    bbo_consumer_free(e->consumer);
+    bbo_fake_free(e->fake);
+    bbo_test_remove_tree(e->dir);
+}
+
+/* Requests that sent this refresh token. */
+static size_t grant_sends(const grant_env *e, const char *refresh)
+{
+    char body[64];
+    size_t i, count = 0;
+
+    snprintf(body, sizeof(body), "grant_type=refresh_token&refresh_token=%s", refresh);
+    for (i = 0; i < bbo_fake_request_count(e->fake); i++)
+        if (strcmp(bbo_fake_request_at(e->fake, i)->body, body) == 0)
+            count++;
+    return count;
+}
+
+/* After the failing call: with allocations working again, the grant is
+ * whole (scenario by scenario), no dead refresh token went out twice. */
+static void grant_check(grant_env *e, int scenario, int restart)
+{
+    bbo_token *stored;
+    bbo_session *other = NULL;
+    char *access = NULL;
+
+    if (restart) {
+        /* the program ends right after the failure; the next run starts
+         * from the store alone */
+        bbo_session_free(e->session);
+        e->session = NULL;
+        assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
+        assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
+    }
+    if (scenario == GRANT_INVALID) {
+        assert_rc(bbo_session_access_token(e->session, &access), BBO_EEXPIRED);
+        assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EEXPIRED);
+        if (!restart)
+            assert_string_equal(bbo_error_oauth_code(bbo_error_last()), "invalid_grant");
+        stored = grant_stored(e);
+        if (stored)
+            fail_msg("the rejected token stayed in the store");
+        /* a second session finds nothing to send */
+        assert_rc(bbo_session_new(&other, e->client, NULL), BBO_OK);
+        assert_rc(bbo_session_set_store(other, grant_store(e)), BBO_OK);
+        assert_rc(bbo_session_access_token(other, &access), BBO_EEXPIRED);
+        bbo_session_free(other);
+        assert_int_equal(grant_sends(e, "rt-1"), 1);
+        return;
+    }
+    assert_rc(bbo_session_access_token(e->session, &access), BBO_OK);
+    assert_string_equal(access, scenario == GRANT_ADOPT ? "at-p" : "at-2");
+    bbo_free(access);
+    stored = grant_stored(e);
+    assert_non_null(stored);
+    assert_string_equal(bbo_token_access(stored), scenario == GRANT_ADOPT ? "at-p" : "at-2");
+    bbo_token_free(stored);
+    if (scenario == GRANT_ADOPT) {
+        assert_int_equal(bbo_fake_request_count(e->fake), 0);
+    } else {
+        assert_int_equal(grant_sends(e, "rt-1"), 1);
+        assert_int_equal(bbo_fake_request_count(e->fake), 1);
+    }
+}
+
+/* One run with allocation N failing; returns whether one was refused. */
+static int grant_run(int scenario, const unsigned char *key, int only, long n, int restart)
+{
+    long base = bbo_test_alloc_live();
+    grant_env e;
+    char *access = NULL;
+    int rc, refused;
+
+    grant_open(&e, scenario, key);
+    if (only)
+        bbo_test_alloc_fail_only(n);
+    else
+        bbo_test_alloc_fail_after(n);
+    rc = bbo_session_access_token(e.session, &access);
+    refused = bbo_test_alloc_failed();
+    bbo_test_alloc_fail_after(-1);
+    if (rc < 0 && bbo_error_code(bbo_error_last()) != rc)
+        fail_msg("allocation %ld: returned %d but bbo_error_last says %d (%s)", n, rc,
+                 bbo_error_code(bbo_error_last()), bbo_error_message(bbo_error_last()));
+    bbo_free(access);
+    grant_check(&e, scenario, restart);
+    grant_close(&e);
+    assert_int_equal(bbo_test_alloc_live(), base);
+    return refused;
+}
+
+/* Fail allocation N (alone, or N and every later one) inside one
+ * bbo_session_access_token, for every N until the call needs no more;
+ * then go on with the same session, or free it and start a new one on the
+ * store (a program that ends right after the failure). */
+static void grant_torture(int scenario, const unsigned char *key, int only)
+{
+    long n;
+
+    for (n = 0; grant_run(scenario, key, only, n, 0); n++)
+        grant_run(scenario, key, only, n, 1);
+    assert_true(n > 5);
+}
+
+static const unsigned char grant_key[32] = "0123456789abcdef0123456789abcdef";
+
+static void test_grant_refresh_survives(void **state)
+{
+    (void)state;
+    grant_torture(GRANT_REFRESH, NULL, 1);
+    grant_torture(GRANT_REFRESH, NULL, 0);
+    grant_torture(GRANT_REFRESH, grant_key, 1);
+    grant_torture(GRANT_REFRESH, grant_key, 0);
+}
+
+static void test_grant_invalid_grant_forgotten(void **state)
+{
+    (void)state;
+    grant_torture(GRANT_INVALID, NULL, 1);
+    grant_torture(GRANT_INVALID, NULL, 0);
+    grant_torture(GRANT_INVALID, grant_key, 1);
+    grant_torture(GRANT_INVALID, grant_key, 0);
+}
+
+static void test_grant_adopted_from_store(void **state)
+{
+    (void)state;
+    grant_torture(GRANT_ADOPT, NULL, 1);
+    grant_torture(GRANT_ADOPT, NULL, 0);
+    grant_torture(GRANT_ADOPT, grant_key, 1);
+    grant_torture(GRANT_ADOPT, grant_key, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +562,10 @@ int main(void)
         cmocka_unit_test(test_free_null_and_returned_strings),
         cmocka_unit_test(test_internal_allocator),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_response_reserve),
+        cmocka_unit_test(test_grant_refresh_survives),
+        cmocka_unit_test(test_grant_invalid_grant_forgotten),
+        cmocka_unit_test(test_grant_adopted_from_store),
     };
 
     bbo_test_alloc_install();

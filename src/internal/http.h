@@ -1,0 +1,20 @@
+/*
+ * HTTP internals used by the session.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef BBO_INTERNAL_HTTP_H
+#define BBO_INTERNAL_HTTP_H
+
+#include "common.h"
+
+/*
+ * Make room in a response for an answer of up to `body` bytes and
+ * `headers` headers of `header_bytes` in all (names and values), so that
+ * a transport filling it needs no allocation: a token answer that arrived
+ * is never lost to an allocation failure. The room survives
+ * bbo_http_response_reset.
+ */
+int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t headers,
+                               size_t header_bytes);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * Sessions: when to refresh, the single flight (one thread refreshes, the
+ * others wait for its outcome), and the refresh itself.
+ *
+ * Once a refresh request has left, the old refresh token may be dead: the
+ * answer must become the session's token whatever allocation fails. The
+ * answer is read into a response reserved before sending (no allocation
+ * while it arrives); if turning it into a token fails for lack of memory,
+ * it is kept and finished by the next call before anything else is sent.
+ * SPDX-License-Identifier: MIT
+ */
+#include "internal/common.h"
+#include "internal/client.h"
+#include "internal/http.h"
+#include "internal/session.h"
+
+/* What a token answer needs (Bitbucket's are well under 2 KiB). */
+#define ANSWER_BODY_RESERVE (16 * 1024)
+#define ANSWER_HEADERS_RESERVE 64
+#define ANSWER_HEADER_BYTES_RESERVE (16 * 1024)
+
+static bool is_invalid_grant(int rc)
+{
+    const char *oauth = bbo_error_oauth_code(bbo_error_last());
+
+    return rc == BBO_EOAUTH && oauth && strcmp(oauth, "invalid_grant") == 0;
+}
+
+void bbo__session_drop_answer(bbo_session *s)
+{
+    bbo_http_response_free(s->answer);
+    s->answer = NULL;
+    s->answer_pending = false;
+    bbo_token_free(s->answer_previous);
+    s->answer_previous = NULL;
+}
+
+static int reserve_answer(bbo_session *s)
+{
+    if (!s->answer) {
+        int rc;
+
+        if ((rc = bbo_http_response_new(&s->answer)) < 0)
+            return rc;
+        if ((rc = bbo__http_response_reserve(s->answer, ANSWER_BODY_RESERVE,
+                                             ANSWER_HEADERS_RESERVE,
+                                             ANSWER_HEADER_BYTES_RESERVE)) < 0) {
+            bbo__session_drop_answer(s);
+            return rc;
+        }
+    }
+    return BBO_OK;
+}
+
+/* Send the refresh for f->current; the answer lands in s->answer. */
+static int send_refresh(bbo_session *s, bbo__flight *f)
+{
+    bbo_http_request *req = NULL;
+    int rc;
+
+    if (!bbo_token_refresh(f->current))
+        return bbo__error_set(BBO_EEXPIRED, "the access token expired and there is no refresh "
+                                            "token: log in again");
+    if ((rc = reserve_answer(s)) < 0 ||
+        (rc = bbo_grant_refresh_request(&req, bbo_client_consumer(s->client), f->current)) < 0)
+        goto done;
+    if ((rc = bbo__client_send(s->client, req, s->answer, &s->answer_sent_at)) < 0)
+        goto done;
+    /* from here on the answer must not be lost */
+    s->answer_pending = true;
+    s->answer_previous = f->current;
+    f->current = NULL;
+done:
+    bbo_http_request_free(req);
+    return rc;
+}
+
+/* Turn the pending answer into f->result. Out of memory keeps it pending. */
+static int finish_answer(bbo_session *s, bbo__flight *f)
+{
+    int rc = bbo_grant_parse_response(&f->result, s->answer, s->answer_sent_at,
+                                      s->answer_previous);
+
+    if (rc == BBO_ENOMEM)
+        return rc;
+    /* f->current is again the token whose refresh token was sent */
+    bbo_token_free(f->current);
+    f->current = s->answer_previous;
+    s->answer_previous = NULL;
+    s->answer_pending = false;
+    bbo_http_response_reset(s->answer); /* wipes the answer, keeps the room */
+    return rc;
+}
+
+/* The refresh: run by the leader outside the session's lock. */
+static int fly(bbo_session *s, bbo__flight *f)
+{
+    int rc;
+
+    if ((rc = bbo__sync_begin(s, f)) < 0 || f->adopted || f->skipped)
+        goto done;
+    if (!s->answer_pending && (rc = send_refresh(s, f)) < 0)
+        goto done;
+    if ((rc = finish_answer(s, f)) < 0) {
+        if (is_invalid_grant(rc)) {
+            bbo__sync_remember_dead(s, f->current);
+            bbo__sync_forget(s, f);
+        }
+        goto done;
+    }
+    /* persist before anyone sees the new token: the old refresh token is dead */
+    bbo__sync_save_result(s, f);
+done:
+    bbo__sync_end(s, f);
+    return rc;
+}
+
+/* Is the session's token to be refreshed? (with s->lock held; the answer
+ * belongs to the leader while a refresh is in flight) */
+static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *stale,
+                   int64_t *now)
+{
+    if (!s->refreshing && s->answer_pending)
+        return true;
+    if (need == BBO__NEED_FORCE)
+        return s->generation == start;
+    if (need == BBO__NEED_REPLACE)
+        return strcmp(bbo_token_access(s->token), stale) == 0;
+    *now = bbo__client_now(s->client);
+    return bbo_token_is_expired(s->token, *now, s->margin_s) != 0;
+}
+
+/* Take the leader's outcome (with s->lock held). */
+static int land(bbo_session *s, bbo__flight *f, int rc, bool *notify)
+{
+    if (rc == BBO_OK && f->result) {
+        bbo__session_log_in(s, f->result);
+        f->result = NULL;
+        s->save_error = f->save_error;
+        s->save_pending = f->save_error != 0;
+        *notify = true;
+    } else if (rc < 0 && f->current && is_invalid_grant(rc)) {
+        rc = bbo__session_revoke(s, f->current);
+    } else if (rc < 0 && f->store_cleared) {
+        bbo__session_log_out(s, bbo_error_last());
+    }
+    return rc;
+}
+
+/*
+ * Make sure the session's token is usable. One thread leads a refresh;
+ * the others wait for it and take its outcome. Called and returns with
+ * s->lock held (the leader drops it while refreshing).
+ */
+static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool *notify)
+{
+    uint64_t start = s->generation;
+    int64_t now = 0;
+    bbo__flight f;
+    int rc;
+
+    for (;;) {
+        if (s->state != BBO__LOGGED_IN)
+            return bbo__session_not_logged_in(s);
+        if (!is_due(s, need, start, stale, &now))
+            return BBO_OK;
+        if (!s->refreshing)
+            break;
+        {
+            uint64_t seen = s->generation;
+
+            while (s->refreshing && s->generation == seen)
+                pthread_cond_wait(&s->refreshed, &s->lock);
+            if (s->last_rc < 0)
+                return bbo__error_restore(&s->last_error);
+            if (s->state == BBO__LOGGED_IN)
+                return BBO_OK; /* the flight we waited for is our result */
+        }
+    }
+    memset(&f, 0, sizeof(f));
+    f.prefer_memory = s->save_pending || s->answer_pending;
+    /* due (read the clock once: `now`) but still valid */
+    f.may_skip = need == BBO__NEED_DUE && !s->answer_pending &&
+                 !bbo_token_is_expired(s->token, now, 0);
+    if (!s->answer_pending && (rc = bbo_token_dup(&f.current, s->token)) < 0)
+        return rc;
+    s->refreshing = true;
+    pthread_mutex_unlock(&s->lock);
+    rc = fly(s, &f);
+    pthread_mutex_lock(&s->lock);
+    rc = land(s, &f, rc, notify);
+    s->last_rc = rc;
+    s->last_error = *bbo_error_last();
+    s->generation++;
+    s->refreshing = false;
+    pthread_cond_broadcast(&s->refreshed);
+    bbo_token_free(f.current);
+    bbo_token_free(f.result);
+    return rc;
+}
+
+int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
+                             char **access_out)
+{
+    bbo__notice notice;
+    bool fresh = false;
+    int rc, notify_rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->store && !s->refreshing) {
+        /* a save or the removal of a dead token that failed earlier is
+         * retried before anything else */
+        bbo__sync_retry(s);
+        /* logged out here, but another process may have logged in since */
+        if (s->state != BBO__LOGGED_IN)
+            bbo__sync_adopt_login(s);
+    }
+    rc = ensure_fresh(s, need, stale, &fresh);
+    if ((notify_rc = bbo__session_take_callbacks(s, fresh, &notice)) < 0)
+        rc = notify_rc;
+    if (rc == BBO_OK && access_out &&
+        (*access_out = bbo__strdup(bbo_token_access(s->token))) == NULL)
+        rc = bbo__error_oom();
+    pthread_mutex_unlock(&s->lock);
+    bbo__session_run_callbacks(&notice);
+    return rc;
+}
+
+void bbo__session_flush(bbo_session *s)
+{
+    bool fresh = false;
+
+    pthread_mutex_lock(&s->lock);
+    /* an answer that arrived is finished (nothing new is sent), then what
+     * the store still lacks is saved or forgotten */
+    if (s->answer_pending && s->state == BBO__LOGGED_IN)
+        ensure_fresh(s, BBO__NEED_DUE, NULL, &fresh);
+    if (s->store)
+        bbo__sync_retry(s);
+    pthread_mutex_unlock(&s->lock);
+}

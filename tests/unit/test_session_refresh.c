@@ -1,0 +1,391 @@
+/*
+ * The session: refresh when due, single flight across threads,
+ * invalid_grant as a lasting logout.
+ * SPDX-License-Identifier: MIT
+ */
+#include "session_fixture.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- single flight ------------------------------------------------------ */
+
+typedef struct worker {
+    pthread_t thread;
+    fixture *fx;
+    pthread_barrier_t *go;
+    int rc;
+    int error_code;
+    char access[32];
+    char oauth[32];
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    char *access = NULL;
+
+    pthread_barrier_wait(w->go);
+    w->rc = bbo_session_access_token(w->fx->session, &access);
+    w->error_code = bbo_error_code(bbo_error_last());
+    if (access)
+        snprintf(w->access, sizeof(w->access), "%s", access);
+    if (w->rc < 0 && bbo_error_oauth_code(bbo_error_last()))
+        snprintf(w->oauth, sizeof(w->oauth), "%s", bbo_error_oauth_code(bbo_error_last()));
+    bbo_free(access);
+    return NULL;
+}
+
+/* THREADS threads ask at once while a refresh is due; the refresh's send
+ * waits until every thread has looked at the token. */
+static void run_threads(fixture *fx, worker *workers)
+{
+    pthread_barrier_t go;
+    int i;
+
+    fx->threaded = 1;
+    /* each thread reads the clock once under the session's lock (then
+     * waits); the leader once more to stamp its request */
+    fx->block_until_calls = fx->clock_calls + THREADS + 1;
+    pthread_barrier_init(&go, NULL, THREADS);
+    for (i = 0; i < THREADS; i++) {
+        memset(&workers[i], 0, sizeof(workers[i]));
+        workers[i].fx = fx;
+        workers[i].go = &go;
+        assert_int_equal(pthread_create(&workers[i].thread, NULL, work, &workers[i]), 0);
+    }
+    for (i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(workers[i].thread, NULL), 0);
+    pthread_barrier_destroy(&go);
+    assert_false(fx->hook_timed_out);
+}
+
+
+static void test_single_flight(void **state)
+{
+    fixture *fx = *state;
+    worker workers[THREADS];
+    counter c;
+    int i;
+
+    memset(&c, 0, sizeof(c));
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_on_token(fx->session, on_token, &c), BBO_OK);
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    run_threads(fx, workers);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    assert_int_equal(bbo_fake_unexpected(fx->fake), 0);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+    for (i = 0; i < THREADS; i++) {
+        assert_rc(workers[i].rc, BBO_OK);
+        assert_string_equal(workers[i].access, "at-2");
+    }
+    assert_int_equal(c.calls, 1);
+    assert_string_equal(c.access, "at-2");
+}
+
+/* A server whose tokens live less than the margin: the waiters take the
+ * refresh they waited for instead of each starting another one. */
+static void test_single_flight_short_lived(void **state)
+{
+    fixture *fx = *state;
+    worker workers[THREADS];
+    int i;
+
+    start(fx, T0 + 30);
+    bbo_fake_push_json(fx->fake, 200,
+                       "{\"access_token\":\"at-2\",\"token_type\":\"bearer\",\"expires_in\":30,"
+                       "\"refresh_token\":\"rt-2\"}");
+    run_threads(fx, workers);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    for (i = 0; i < THREADS; i++) {
+        assert_rc(workers[i].rc, BBO_OK);
+        assert_string_equal(workers[i].access, "at-2");
+    }
+}
+
+static void check_failed_flight(fixture *fx, int expected)
+{
+    worker workers[THREADS];
+    int i;
+
+    start(fx, T0 + 30);
+    run_threads(fx, workers);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    assert_int_equal(bbo_fake_unexpected(fx->fake), 0);
+    for (i = 0; i < THREADS; i++) {
+        assert_rc(workers[i].rc, expected);
+        assert_int_equal(workers[i].error_code, expected);
+        assert_string_equal(workers[i].access, "");
+    }
+    /* the old token stays, and a later call tries again */
+    assert_session_token(fx, "at-1", "rt-1");
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 2);
+}
+
+static void test_single_flight_http_error(void **state)
+{
+    fixture *fx = *state;
+
+    bbo_fake_push(fx->fake, 500, "Internal Server Error");
+    bbo_fake_push_header(fx->fake, "Content-Type", "text/plain");
+    check_failed_flight(fx, BBO_EHTTP);
+}
+
+static void test_single_flight_transport_error(void **state)
+{
+    fixture *fx = *state;
+
+    /* sent, no answer (a reset): never retried */
+    bbo_fake_push_error(fx->fake, BBO_ETRANSPORT, 0);
+    check_failed_flight(fx, BBO_ETRANSPORT);
+}
+
+static void test_single_flight_invalid_grant(void **state)
+{
+    fixture *fx = *state;
+    worker workers[THREADS];
+    int i;
+
+    start(fx, T0 + 30);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    run_threads(fx, workers);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    for (i = 0; i < THREADS; i++) {
+        assert_rc(workers[i].rc, BBO_EEXPIRED);
+        assert_string_equal(workers[i].oauth, "invalid_grant");
+    }
+}
+
+/* ---- invalid_grant ------------------------------------------------------ */
+
+
+static void test_invalid_grant(void **state)
+{
+    fixture *fx = *state;
+    bbo_response *resp = NULL;
+    bbo_token *tok = NULL;
+    char *access = NULL;
+    counter c;
+
+    memset(&c, 0, sizeof(c));
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_on_token(fx->session, on_token, &c), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    bbo_fake_set_repeat_last(fx->fake, 1);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(access);
+    assert_logged_out_error();
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+
+    /* logged out for good: the dead refresh token is never sent again */
+    set_now(fx, T0 + 100000);
+    assert_revoked(fx);
+    assert_rc(bbo_session_refresh(fx->session), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_rc(bbo_session_token(fx->session, &tok), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_rc(bbo_session_request(fx->session, "GET", "/user", NULL, 0, &resp), BBO_EEXPIRED);
+    assert_logged_out_error();
+    assert_null(resp);
+    assert_null(tok);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    assert_int_equal(c.calls, 0);
+
+    /* a new login clears it */
+    bbo_fake_set_repeat_last(fx->fake, 0);
+    bbo_fake_reset(fx->fake);
+    assert_rc(
+        bbo_session_set_token(fx->session, make_token("at-9", "rt-9", T0 + 200000, T0 + 100000)),
+        BBO_OK);
+    assert_access(fx, "at-9");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+    assert_int_equal(c.calls, 0); /* set_token is not a refresh */
+}
+
+/* Other OAuth errors are not a logout: the token stays and is tried again. */
+/* invalid_grant also removes the rejected token from the store, so no other
+ * process loads it and sends the dead refresh token again */
+static void test_invalid_grant_clears_store(void **state)
+{
+    fixture *fx = *state;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    assert_non_null(fx->ms.token);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    assert_revoked(fx);
+    assert_int_equal(fx->ms.clears, 1);
+    assert_null(fx->ms.token);
+    assert_int_equal(fx->ms.lock_violations, 0);
+    assert_int_equal(fx->ms.locked, 0);
+}
+
+/* ... but a token another process stored in the meantime is not removed */
+static void test_invalid_grant_keeps_other_login(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 0)), BBO_OK);
+    /* a store without lock: the other login lands while our refresh runs */
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    bbo_token_free(fx->ms.token);
+    fx->ms.token = make_token("at-other", "rt-other", T0 + 3600, T0 + 1);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_int_equal(fx->ms.clears, 0);
+    assert_non_null(fx->ms.token);
+    /* and the logged-out session picks that login up on its next call */
+    assert_access(fx, "at-other");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
+/* logged out here; another process logs in and stores a token: the next
+ * call uses it without any request */
+static void test_logged_out_picks_up_new_login(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    fx->ms.token = make_token("at-new", "rt-new", T0 + 7200, T0 + 5);
+    assert_access(fx, "at-new");
+    assert_session_token(fx, "at-new", "rt-new");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
+/* Another session logged out (the store is empty): a due token must not be
+ * refreshed, which would undo that logout */
+static void test_store_cleared_elsewhere(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    bbo_token_free(fx->ms.token); /* "bbo-login logout" in another process */
+    fx->ms.token = NULL;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(access);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+    assert_null(fx->ms.token);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+}
+
+/* A store that cannot clear keeps the rejected token: it is never adopted
+ * again, so its refresh token is never sent again */
+static void test_invalid_grant_store_cannot_clear(void **state)
+{
+    fixture *fx = *state;
+    bbo_store_callbacks cb;
+    bbo_store *store = NULL;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    memset(&cb, 0, sizeof(cb));
+    cb.version = BBO_STORE_VERSION;
+    cb.load = ms_load;
+    cb.save = ms_save;
+    cb.destroy = ms_destroy;
+    cb.payload = &fx->ms;
+    assert_rc(bbo_store_new(&store, &cb), BBO_OK);
+    assert_rc(bbo_session_set_store(fx->session, store), BBO_OK);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    bbo_fake_set_repeat_last(fx->fake, 1);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_non_null(fx->ms.token); /* could not be cleared */
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_rc(bbo_session_refresh(fx->session), BBO_EEXPIRED);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    bbo_fake_set_repeat_last(fx->fake, 0);
+}
+
+static void test_other_oauth_error(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    bbo_fake_push_json(fx->fake, 401,
+                       "{\"error\":\"unauthorized_client\",\"error_description\":\"Invalid "
+                       "OAuth client credentials\"}");
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EOAUTH);
+    assert_string_equal(bbo_error_oauth_code(bbo_error_last()), "unauthorized_client");
+    assert_session_token(fx, "at-1", "rt-1");
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 1), "rt-1");
+}
+
+/* ---- out of memory ------------------------------------------------------ */
+
+static int oom_access_token(void *ctx)
+{
+    oom_ctx *o = ctx;
+    fixture *fx = o->fx;
+    bbo_session *s = NULL;
+    bbo_token *tok = NULL;
+    char *access = NULL;
+    int rc;
+
+    memset(&o->c, 0, sizeof(o->c));
+    if ((rc = bbo_token_new(&tok, "at-1", "rt-1", NULL, T0 + 30, NULL)) < 0)
+        return rc;
+    if ((rc = bbo_session_new(&s, fx->client, tok)) < 0)
+        return rc;
+    if ((rc = bbo_session_on_token(s, on_token, &o->c)) == BBO_OK &&
+        (rc = bbo_session_access_token(s, &access)) == BBO_OK) {
+        if (strcmp(access, "at-2") != 0 || o->c.calls != 1)
+            rc = BBO_EINVAL;
+        bbo_free(access);
+    }
+    bbo_session_free(s);
+    return rc;
+}
+
+static void test_oom(void **state)
+{
+    fixture *fx = *state;
+    oom_ctx ctx;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.fx = fx;
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    bbo_fake_set_repeat_last(fx->fake, 1);
+    bbo_test_oom_torture(oom_access_token, NULL, &ctx);
+    assert_int_equal(ctx.c.calls, 1); /* the run that succeeded */
+}
+
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_single_flight),
+        T(test_single_flight_short_lived),
+        T(test_single_flight_http_error),
+        T(test_single_flight_transport_error),
+        T(test_single_flight_invalid_grant),
+        T(test_invalid_grant),
+        T(test_invalid_grant_clears_store),
+        T(test_store_cleared_elsewhere),
+        T(test_invalid_grant_store_cannot_clear),
+        T(test_invalid_grant_keeps_other_login),
+        T(test_logged_out_picks_up_new_login),
+        T(test_other_oauth_error),
+        T(test_oom),
+    };
+
+    bbo_test_alloc_install();
+    return cmocka_run_group_tests_name("session_refresh", tests, NULL, NULL);
+}
