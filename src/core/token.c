@@ -22,20 +22,69 @@ struct bbo_token {
     bbo_scopes *scopes;
 };
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+
+/* 0xff in each byte of x that lies in [lo, hi] */
+static __m128i in_range(__m128i x, char lo, char hi)
+{
+    return _mm_cmpeq_epi8(_mm_subs_epu8(_mm_sub_epi8(x, _mm_set1_epi8(lo)),
+                                        _mm_set1_epi8((char)(hi - lo))),
+                          _mm_setzero_si128());
+}
+
+/* Bytes of `text` checked 16 at a time; how many from the start are known good. */
+static size_t bearer_prefix(const char *text, size_t len)
+{
+    size_t i = 0;
+
+    for (; len - i >= 16; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+        __m128i ok = _mm_or_si128(
+            _mm_or_si128(in_range(x, '-', ':'), in_range(x, 'A', 'Z')),
+            _mm_or_si128(in_range(x, 'a', 'z'),
+                         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')),
+                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('='))),
+                                      _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('_')),
+                                                   _mm_cmpeq_epi8(x, _mm_set1_epi8('~'))))));
+
+        if (_mm_movemask_epi8(ok) != 0xffff)
+            break;
+    }
+    return i;
+}
+#else
+static size_t bearer_prefix(const char *text, size_t len)
+{
+    (void)text;
+    (void)len;
+    return 0;
+}
+#endif
+
+/* RFC 6750 b64token characters: ALPHA DIGIT - . _ ~ + / = (and ':'). */
+#define B4(x) x, x, x, x
+#define B16(x) B4(x), B4(x), B4(x), B4(x)
+static const unsigned char bearer_char[256] = {
+    B16(0), B16(0),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, /* 0x20: + - . / */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, /* 0x30: 0-9 : = */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40: A-O */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, /* 0x50: P-Z _ */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60: a-o */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, /* 0x70: p-z ~ */
+    B16(0), B16(0), B16(0), B16(0), B16(0), B16(0), B16(0), B16(0),
+};
+
 bool bbo__token_text_is_valid(const char *text, size_t len)
 {
     size_t i;
 
     if (len == 0)
         return false;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=' ||
-              c == ':'))
+    for (i = bearer_prefix(text, len); i < len; i++)
+        if (!bearer_char[(unsigned char)text[i]])
             return false;
-    }
     return true;
 }
 
@@ -64,6 +113,32 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
         bbo_token_free(tok);
         return error;
     }
+    *out = tok;
+    return BBO_OK;
+}
+
+/* A bearer token made of parsed parts, taking them over (no second copy of
+ * the secrets): `*access`, `*refresh` and `*scopes` are set to NULL. */
+static int token_adopt(bbo_token **out, char **access, char **refresh, int64_t expires_at,
+                       int64_t obtained_at, bbo_scopes **scopes)
+{
+    bbo_token *tok;
+
+    if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL ||
+        (tok->type = bbo__strndup("bearer", 6)) == NULL) {
+        bbo__free(tok);
+        return bbo__error_oom();
+    }
+    tok->expires_at = expires_at;
+    tok->obtained_at = obtained_at;
+    tok->access = *access;
+    *access = NULL;
+    if (refresh) {
+        tok->refresh = *refresh;
+        *refresh = NULL;
+    }
+    tok->scopes = *scopes;
+    *scopes = NULL;
     *out = tok;
     return BBO_OK;
 }
@@ -209,9 +284,9 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
             error = bbo__error_set(BBO_EPROTOCOL, "%s has a malformed %s", what, scope->path);
         goto done;
     }
-    error = token_alloc(out, f[F_ACCESS].text,
-                        f[F_REFRESH].kind == BBO_JSON_STRING ? f[F_REFRESH].text : NULL,
-                        NULL, expires_at, obtained_at, scopes);
+    error = token_adopt(out, &f[F_ACCESS].text,
+                        f[F_REFRESH].kind == BBO_JSON_STRING ? &f[F_REFRESH].text : NULL,
+                        expires_at, obtained_at, &scopes);
 done:
     bbo_scopes_free(scopes);
     bbo__json_fields_dispose(f, F_COUNT);
