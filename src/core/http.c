@@ -14,14 +14,24 @@ typedef struct header {
     char *value;
 } header;
 
+/* Room for header names and values: blocks that never move, so the
+ * pointers handed out stay valid while more headers arrive. */
+typedef struct text_block {
+    struct text_block *next;
+    size_t size;
+    size_t used;
+    char data[];
+} text_block;
+
+#define TEXT_BLOCK_MIN 1024
+#define HEADERS_MIN 16
+
 typedef struct header_list {
     header *items;
     size_t count;
     size_t capacity;
-    /* reserved room for names and values (bbo__http_response_reserve) */
-    char *arena;
-    size_t arena_size;
-    size_t arena_used;
+    text_block *blocks;  /* in order of allocation */
+    text_block *current; /* the block being filled */
 } header_list;
 
 struct bbo_http_request {
@@ -41,63 +51,89 @@ struct bbo_http_response {
     bool not_sent;
 };
 
-static bool in_arena(const header_list *list, const char *p)
+static text_block *text_block_new(size_t size)
 {
-    return list->arena && p >= list->arena && p < list->arena + list->arena_size;
+    text_block *block = bbo__malloc(sizeof(*block) + size);
+
+    if (block) {
+        block->next = NULL;
+        block->size = size;
+        block->used = 0;
+    }
+    return block;
 }
 
-static void header_text_free(header_list *list, char *p)
+/* Room for `len` bytes: in the block being filled, a later (emptied) one,
+ * or a new one. */
+static char *header_room(header_list *list, size_t len)
 {
-    if (!in_arena(list, p))
-        bbo__free(p);
-}
-
-/* A copy of `len` bytes: from the reserved room when it fits. */
-static char *header_text(header_list *list, const char *s, size_t len)
-{
+    text_block *block = list->current, *last = NULL, *fresh;
     char *p;
 
-    if (list->arena && len < list->arena_size - list->arena_used) {
-        p = list->arena + list->arena_used;
-        memcpy(p, s, len);
-        p[len] = '\0';
-        list->arena_used += len + 1;
-        return p;
+    for (; block; last = block, block = block->next) {
+        if (block->size - block->used >= len) {
+            list->current = block;
+            p = block->data + block->used;
+            block->used += len;
+            return p;
+        }
     }
-    return bbo__strndup(s, len);
+    if (!last)
+        last = list->blocks;
+    while (last && last->next)
+        last = last->next;
+    fresh = text_block_new(len > TEXT_BLOCK_MIN ? len : TEXT_BLOCK_MIN);
+    if (!fresh)
+        return NULL;
+    if (last)
+        last->next = fresh;
+    else
+        list->blocks = fresh;
+    list->current = fresh;
+    fresh->used = len;
+    return fresh->data;
 }
 
 static void headers_clear(header_list *list)
 {
-    size_t i;
+    text_block *block;
 
-    for (i = 0; i < list->count; i++) {
-        header_text_free(list, list->items[i].name);
-        header_text_free(list, list->items[i].value);
-    }
     list->count = 0;
-    if (list->arena)
-        bbo__wipe(list->arena, list->arena_used);
-    list->arena_used = 0;
+    for (block = list->blocks; block; block = block->next) {
+        bbo__wipe(block->data, block->used);
+        block->used = 0;
+    }
+    list->current = list->blocks;
 }
 
 static void headers_dispose(header_list *list)
 {
-    headers_clear(list);
+    text_block *block, *next;
+
+    list->count = 0;
     bbo__free(list->items);
     list->items = NULL;
     list->capacity = 0;
-    bbo__free(list->arena);
-    list->arena = NULL;
-    list->arena_size = 0;
+    for (block = list->blocks; block; block = next) {
+        next = block->next;
+        bbo__free(block); /* wipes */
+    }
+    list->blocks = list->current = NULL;
 }
 
 /* RFC 9110 token characters, for header names. */
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+#define T4(x) x, x, x, x
+#define T16(x) T4(x), T4(x), T4(x), T4(x)
+static const unsigned char tchar[256] = {
+    T16(0), T16(0),
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /* 0x20: ! # $ % & ' * + - . */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* 0x30: 0-9 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40: A-O */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, /* 0x50: P-Z ^ _ */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60: ` a-o */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, /* 0x70: p-z | ~ */
+    T16(0), T16(0), T16(0), T16(0), T16(0), T16(0), T16(0), T16(0),
+};
 
 static bool valid_name(const char *name, size_t len)
 {
@@ -106,7 +142,7 @@ static bool valid_name(const char *name, size_t len)
     if (len == 0)
         return false;
     for (i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)name[i]))
+        if (!tchar[(unsigned char)name[i]])
             return false;
     return true;
 }
@@ -114,14 +150,14 @@ static bool valid_name(const char *name, size_t len)
 static int headers_add(header_list *list, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
-    size_t i;
     header h;
 
     if (!valid_name(name, name_len))
         return bbo__error_set(BBO_EINVAL, "invalid HTTP header name");
-    for (i = 0; i < value_len; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
-            return bbo__error_set(BBO_EINVAL, "HTTP header value has CR, LF or NUL");
+    /* memchr is vectorized: a 2.6 KB bearer token costs little */
+    if (memchr(value, '\r', value_len) || memchr(value, '\n', value_len) ||
+        memchr(value, '\0', value_len))
+        return bbo__error_set(BBO_EINVAL, "HTTP header value has CR, LF or NUL");
     /* trim optional whitespace around the value (RFC 9110 5.5) */
     while (value_len && (*value == ' ' || *value == '\t')) {
         value++;
@@ -130,7 +166,7 @@ static int headers_add(header_list *list, const char *name, size_t name_len, con
     while (value_len && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
         value_len--;
     if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 8;
+        size_t capacity = list->capacity ? list->capacity * 2 : HEADERS_MIN;
         header *items = bbo__realloc(list->items, capacity * sizeof(header));
 
         if (!items)
@@ -138,15 +174,14 @@ static int headers_add(header_list *list, const char *name, size_t name_len, con
         list->items = items;
         list->capacity = capacity;
     }
-    h.name = header_text(list, name, name_len);
-    h.value = header_text(list, value, value_len);
-    if (!h.name || !h.value) {
-        if (h.name)
-            header_text_free(list, h.name);
-        if (h.value)
-            header_text_free(list, h.value);
+    /* name and value side by side: one copy */
+    if ((h.name = header_room(list, name_len + value_len + 2)) == NULL)
         return bbo__error_oom();
-    }
+    memcpy(h.name, name, name_len);
+    h.name[name_len] = '\0';
+    h.value = h.name + name_len + 1;
+    memcpy(h.value, value, value_len);
+    h.value[value_len] = '\0';
     list->items[list->count++] = h;
     return BBO_OK;
 }
@@ -166,7 +201,6 @@ static const char *headers_find(const header_list *list, const char *name)
 int bbo_http_request_new(bbo_http_request **out, const char *method, const char *url)
 {
     bbo_http_request *req;
-    bbo_url parsed;
     size_t i;
     int error;
 
@@ -177,9 +211,8 @@ int bbo_http_request_new(bbo_http_request **out, const char *method, const char 
             break;
     if (i == 0 || method[i])
         return bbo__error_set(BBO_EINVAL, "bbo_http_request_new: method must be uppercase letters");
-    if ((error = bbo__url_parse(&parsed, url, "request URL")) < 0)
+    if ((error = bbo__url_parse(NULL, url, "request URL")) < 0)
         return error;
-    bbo__url_dispose(&parsed);
     if ((req = bbo__calloc(1, sizeof(*req))) == NULL)
         return bbo__error_oom();
     if ((req->method = bbo__strdup(method)) == NULL || (req->url = bbo__strdup(url)) == NULL) {
@@ -315,10 +348,36 @@ static int parse_status_line(const char *line, size_t len)
     return digits == 3 && status >= 100 && status <= 599 ? status : -1;
 }
 
+/* Room for the body a Content-Length announces (within the limit and
+ * BODY_RESERVE_MAX): one block instead of growing by copies. */
+#define BODY_RESERVE_MAX (256 * 1024)
+
+static int reserve_body(bbo_http_response *resp, const char *value)
+{
+    size_t length = 0, i;
+
+    for (i = 0; value[i]; i++) {
+        if (value[i] < '0' || value[i] > '9' || i >= 7)
+            return BBO_OK; /* not a length worth reserving for */
+        length = length * 10 + (size_t)(value[i] - '0');
+    }
+    if (i == 0 || length > resp->body_limit || length > BODY_RESERVE_MAX ||
+        resp->body.size > length)
+        return BBO_OK;
+    if (!resp->body.ptr) { /* exactly what comes: less to wipe when freed */
+        if ((resp->body.ptr = bbo__malloc(length + 1)) == NULL)
+            return bbo__error_oom();
+        resp->body.ptr[0] = '\0';
+        resp->body.asize = length + 1;
+        return BBO_OK;
+    }
+    return bbo__buf_grow(&resp->body, length - resp->body.size);
+}
+
 int bbo_http_response_add_header_line(bbo_http_response *resp, const char *line, size_t len)
 {
     const char *colon;
-    int status;
+    int status, error;
 
     if (!resp || !line)
         return bbo__error_set(BBO_EINVAL, "bbo_http_response_add_header_line: NULL argument");
@@ -335,8 +394,12 @@ int bbo_http_response_add_header_line(bbo_http_response *resp, const char *line,
     }
     if ((colon = memchr(line, ':', len)) == NULL)
         return bbo__error_set(BBO_EINVAL, "malformed HTTP header line");
-    return headers_add(&resp->headers, line, (size_t)(colon - line), colon + 1,
-                       len - (size_t)(colon - line) - 1);
+    if ((error = headers_add(&resp->headers, line, (size_t)(colon - line), colon + 1,
+                             len - (size_t)(colon - line) - 1)) < 0)
+        return error;
+    if (colon - line == 14 && bbo__strncasecmp(line, "Content-Length", 14) == 0)
+        return reserve_body(resp, resp->headers.items[resp->headers.count - 1].value);
+    return BBO_OK;
 }
 
 int bbo_http_response_append_body(bbo_http_response *resp, const char *data, size_t len)
@@ -425,11 +488,10 @@ int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t head
         list->items = items;
         list->capacity = headers;
     }
-    if (!list->arena && header_bytes) {
-        if ((list->arena = bbo__malloc(header_bytes)) == NULL)
+    if (!list->blocks && header_bytes) {
+        if ((list->blocks = text_block_new(header_bytes)) == NULL)
             return bbo__error_oom();
-        list->arena_size = header_bytes;
-        list->arena_used = 0;
+        list->current = list->blocks;
     }
     return BBO_OK;
 }

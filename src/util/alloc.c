@@ -44,8 +44,16 @@ int bbo_global_set_allocator(const bbo_allocator *a)
 
 void bbo__wipe(void *ptr, size_t len)
 {
-    if (ptr && len)
-        mbedtls_platform_zeroize(ptr, len);
+    if (!ptr || !len)
+        return;
+#if defined(__GNUC__)
+    /* the libc memset (vectorized), then a barrier that makes the compiler
+     * assume the zeros are read: the store cannot be elided */
+    memset(ptr, 0, len);
+    __asm__ __volatile__("" : : "r"(ptr) : "memory");
+#else
+    mbedtls_platform_zeroize(ptr, len);
+#endif
 }
 
 void *bbo__malloc(size_t size)

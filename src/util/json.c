@@ -376,15 +376,16 @@ static bbo_json_field *current_field(parser *ps)
         for (i = 0; i < ps->count; i++) {
             const char *path = ps->fields[i].path;
 
-            if (strncmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '\0' &&
-                memchr(path, '.', l1) == NULL)
+            if ((l1 == 0 || path[0] == ps->key1.ptr[0]) && strncmp(path, ps->key1.ptr, l1) == 0 &&
+                path[l1] == '\0' && memchr(path, '.', l1) == NULL)
                 return &ps->fields[i];
         }
     } else if (ps->depth == 2 && ps->level2_object && ps->key2.ptr) {
         for (i = 0; i < ps->count; i++) {
             const char *path = ps->fields[i].path;
 
-            if (strncmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '.' &&
+            if ((l1 == 0 || path[0] == ps->key1.ptr[0]) && strncmp(path, ps->key1.ptr, l1) == 0 &&
+                path[l1] == '.' &&
                 span_is(ps->key2, path + l1 + 1, strlen(path + l1 + 1)))
                 return &ps->fields[i];
         }

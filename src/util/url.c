@@ -16,12 +16,15 @@ void bbo__url_dispose(bbo_url *url)
     bbo__free_str(&url->query);
 }
 
-static char *lower_copy(const char *s, size_t len)
+/* Stands for a part when the URL is only checked (no copy is made). */
+static char checked_only[1];
+
+static char *lower_copy(bool keep, const char *s, size_t len)
 {
-    char *copy = bbo__strndup(s, len);
+    char *copy = keep ? bbo__strndup(s, len) : checked_only;
     size_t i;
 
-    for (i = 0; copy && i < len; i++)
+    for (i = 0; keep && copy && i < len; i++)
         if (copy[i] >= 'A' && copy[i] <= 'Z')
             copy[i] = (char)(copy[i] + 32);
     return copy;
@@ -39,6 +42,7 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
     const char *p, *host, *host_end, *path;
     size_t scheme_len, i;
     int error = BBO_EINVAL;
+    bool keep = out != NULL;
 
     for (i = 0; url[i]; i++)
         if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
@@ -61,7 +65,7 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
             if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
                   (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
                 return bbo__error_set(BBO_EINVAL, "%s has a malformed IPv6 host", what);
-        parsed.host = lower_copy(host + 1, (size_t)(host_end - host - 1));
+        parsed.host = lower_copy(keep, host + 1, (size_t)(host_end - host - 1));
         p = host_end + 1;
     } else {
         for (p = host; p < path && *p != ':'; p++)
@@ -69,7 +73,7 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
                 return bbo__error_set(BBO_EINVAL, "%s has an invalid host name", what);
         if (p == host)
             return bbo__error_set(BBO_EINVAL, "%s has no host", what);
-        parsed.host = lower_copy(host, (size_t)(p - host));
+        parsed.host = lower_copy(keep, host, (size_t)(p - host));
     }
     if (!parsed.host)
         goto oom;
@@ -87,10 +91,12 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
             goto bad_port;
         parsed.port = (int)port;
     }
-    if ((parsed.scheme = lower_copy(url, scheme_len)) == NULL)
+    if ((parsed.scheme = lower_copy(keep, url, scheme_len)) == NULL)
         goto oom;
     for (p = path; *p && *p != '?' && *p != '#'; p++)
         ;
+    if (!keep)
+        return BBO_OK;
     if ((parsed.path = bbo__strndup(path, (size_t)(p - path))) == NULL)
         goto oom;
     if (*p == '?') {
@@ -105,7 +111,8 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
     return BBO_OK;
 bad_port:
     error = bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
-    bbo__url_dispose(&parsed);
+    if (keep)
+        bbo__url_dispose(&parsed);
     return error;
 oom:
     bbo__url_dispose(&parsed);
