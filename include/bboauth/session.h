@@ -82,7 +82,10 @@ BBO_EXTERN int bbo_session_new(bbo_session **out, bbo_client *client, bbo_token 
 /**
  * Give the session a store (taken, even on error). The stored token is
  * loaded at once: it replaces the session's token unless the session's is
- * newer (obtained later). A session whose token is newer saves it.
+ * newer (obtained later). A session whose token is newer saves it. A
+ * stored token older than the newest the session held, or carrying a
+ * refresh token the server rejected, is never taken (the latter is removed
+ * from the store by the next call).
  * @return 0, or the store's load/save errors (the store is kept anyway),
  *         BBO_EINVAL
  */

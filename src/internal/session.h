@@ -166,5 +166,7 @@ int bbo__sync_clear(bbo_session *s);
 /* Remember the refresh token of `token` as dead (logout, invalid_grant). */
 void bbo__sync_remember_dead(bbo_session *s, const bbo_token *token);
 void bbo__sync_dispose(bbo_session *s);
+/* Free a store the session was given but does not keep. */
+void bbo__sync_discard(bbo_store *store);
 
 #endif

@@ -21,7 +21,7 @@ struct bbo_response {
 };
 
 /* A path that steps out of where it is put: a "." or ".." segment, also
- * percent-encoded (the server would resolve it). */
+ * percent-encoded (the server would resolve it). The query is not looked at. */
 static bool has_dot_segment(const char *path)
 {
     size_t i = 0;
@@ -47,7 +47,7 @@ static bool has_dot_segment(const char *path)
                 break;
             }
         }
-        if (len && dots)
+        if (len && (dots == 1 || dots == 2))
             return true;
     }
     return false;

@@ -166,7 +166,7 @@ int bbo_session_set_store(bbo_session *s, bbo_store *store)
     int rc;
 
     if (!s || !store) {
-        bbo_store_free(store);
+        bbo__sync_discard(store); /* taken, even on error */
         return bbo__error_set(BBO_EINVAL, "bbo_session_set_store: NULL argument");
     }
     pthread_mutex_lock(&s->lock);

@@ -247,6 +247,8 @@ void bbo__sync_adopt_login(bbo_session *s)
         stored = NULL;
         s->save_pending = false;
         s->save_error = 0;
+    } else if (stored && is_dead(s, stored)) {
+        s->forget_pending = true; /* the next call takes it out */
     }
     bbo_token_free(stored);
 }
@@ -270,6 +272,8 @@ int bbo__sync_set_store(bbo_session *s, bbo_store *store)
         /* ours is newer (or nothing usable was stored): the store must have it */
         save_current(s);
         rc = s->save_error;
+    } else if (stored && is_dead(s, stored)) {
+        s->forget_pending = true; /* the next call takes it out */
     }
     bbo_token_free(stored);
     return rc;
@@ -294,7 +298,15 @@ int bbo__sync_clear(bbo_session *s)
         rc = bbo_store_clear(s->store);
         unlock_store(s);
     }
+    /* the token was remembered dead: later calls (and bbo_session_free)
+     * take it out when it is still there */
+    s->forget_pending = rc < 0 && s->has_dead_refresh;
     return rc;
+}
+
+void bbo__sync_discard(bbo_store *store)
+{
+    bbo_store_free(store);
 }
 
 void bbo__sync_dispose(bbo_session *s)

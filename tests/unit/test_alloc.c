@@ -343,7 +343,7 @@ static void test_response_reserve(void **state)
     "\"refresh_token\":\"rt-2\",\"scope\":\"account\"}"
 #define REJECTED "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh_token\"}"
 
-enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT };
+enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT, GRANT_LOGOUT };
 
 typedef struct grant_env {
     char dir[64];
@@ -454,6 +454,15 @@ static void grant_check(grant_env *e, int scenario, int restart)
         assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
         assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
     }
+    if (scenario == GRANT_LOGOUT) {
+        /* logged out for good, here and in the store */
+        assert_rc(bbo_session_access_token(e->session, &access), BBO_EEXPIRED);
+        stored = grant_stored(e);
+        if (stored)
+            fail_msg("the logged-out token stayed in the store");
+        assert_int_equal(bbo_fake_request_count(e->fake), 0);
+        return;
+    }
     if (scenario == GRANT_INVALID) {
         assert_rc(bbo_session_access_token(e->session, &access), BBO_EEXPIRED);
         assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EEXPIRED);
@@ -544,6 +553,27 @@ static void test_grant_invalid_grant_forgotten(void **state)
     grant_torture(GRANT_INVALID, grant_key, 0);
 }
 
+/* A logout on the file store needs no allocation at all: it cannot be
+ * left half done by one. */
+static void test_grant_logout_needs_no_memory(void **state)
+{
+    long base = bbo_test_alloc_live();
+    grant_env e;
+    int key;
+
+    (void)state;
+    for (key = 0; key < 2; key++) {
+        grant_open(&e, GRANT_LOGOUT, key ? grant_key : NULL);
+        bbo_test_alloc_fail_after(0);
+        assert_rc(bbo_session_logout(e.session), BBO_OK);
+        assert_false(bbo_test_alloc_failed());
+        bbo_test_alloc_fail_after(-1);
+        grant_check(&e, GRANT_LOGOUT, 0);
+        grant_close(&e);
+        assert_int_equal(bbo_test_alloc_live(), base);
+    }
+}
+
 static void test_grant_adopted_from_store(void **state)
 {
     (void)state;
@@ -566,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_grant_refresh_survives),
         cmocka_unit_test(test_grant_invalid_grant_forgotten),
         cmocka_unit_test(test_grant_adopted_from_store),
+        cmocka_unit_test(test_grant_logout_needs_no_memory),
     };
 
     bbo_test_alloc_install();

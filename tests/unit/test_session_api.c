@@ -69,7 +69,12 @@ static void test_request_paths(void **state)
                                   &resp),
               BBO_OK);
     bbo_response_free(resp);
-    assert_int_equal(bbo_fake_request_count(fx->fake), 6);
+    /* a name of three dots is a name, not a step up */
+    assert_rc(bbo_session_request(fx->session, "GET", "/repositories/ws/.../src", NULL, 0, &resp),
+              BBO_OK);
+    assert_string_equal(bbo_fake_last_request(fx->fake)->url, API "/repositories/ws/.../src");
+    bbo_response_free(resp);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 7);
 }
 
 static void test_request_foreign_origin(void **state)

@@ -533,6 +533,48 @@ static void test_invalid_grant_forget_clear_fails(void **state)
     assert_int_equal(bbo_fake_request_count(fx->fake), 1);
 }
 
+/* A store handed over later that still holds the token invalid_grant
+ * killed: never adopted, and taken out by the next call. */
+static void test_dead_token_in_new_store(void **state)
+{
+    fixture *fx = *state;
+    memstore second;
+
+    memset(&second, 0, sizeof(second));
+    start(fx, T0 + 30);
+    bbo_fake_push_json(fx->fake, 400, INVALID_GRANT);
+    assert_revoked(fx);
+    second.token = make_token("at-1", "rt-1", T0 + 30, T0 - 3600);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&second, 1)), BBO_OK);
+    assert_non_null(second.token);
+    assert_revoked(fx);
+    assert_null(second.token);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    bbo_session_free(fx->session);
+    fx->session = NULL;
+}
+
+/* A logout whose clear fails: the error is returned, the token is gone
+ * here, and the store is cleared by a later call. */
+static void test_logout_clear_fails(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 3600);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.clears_refused = 1;
+    assert_rc(bbo_session_logout(fx->session), BBO_EIO);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EIO);
+    assert_non_null(fx->ms.token);
+    fx->ms.clears_refused = 0;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
+    assert_null(access);
+    assert_null(fx->ms.token);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+}
+
 /* ---- out of memory ------------------------------------------------------ */
 
 /* With a locking store where another process put a fresh token: the
@@ -604,6 +646,8 @@ int main(void)
         T(test_rolled_back_after_revoke),
         T(test_invalid_grant_forget_load_fails),
         T(test_invalid_grant_forget_clear_fails),
+        T(test_dead_token_in_new_store),
+        T(test_logout_clear_fails),
         T(test_oom_adopt),
     };
 
