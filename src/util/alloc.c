@@ -6,6 +6,10 @@
 
 #include <stdlib.h>
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
+
 #include <mbedtls/platform_util.h>
 
 /* Room in front of each block for its size, keeping max alignment. */
@@ -46,9 +50,26 @@ void bbo__wipe(void *ptr, size_t len)
 {
     if (!ptr || !len)
         return;
-#if defined(__GNUC__)
-    /* the libc memset (vectorized), then a barrier that makes the compiler
-     * assume the zeros are read: the store cannot be elided */
+#if defined(__SSE2__) && defined(__GNUC__)
+    {
+        /* 64 bytes a store round, then the tail; the barrier below makes the
+         * compiler assume the zeros are read, so no store is elided */
+        unsigned char *p = ptr, *end = p + len;
+        const __m128i zero = _mm_setzero_si128();
+
+        for (; end - p >= 64; p += 64) {
+            _mm_storeu_si128((__m128i *)(void *)p, zero);
+            _mm_storeu_si128((__m128i *)(void *)(p + 16), zero);
+            _mm_storeu_si128((__m128i *)(void *)(p + 32), zero);
+            _mm_storeu_si128((__m128i *)(void *)(p + 48), zero);
+        }
+        for (; end - p >= 16; p += 16)
+            _mm_storeu_si128((__m128i *)(void *)p, zero);
+        if (p < end)
+            memset(p, 0, (size_t)(end - p));
+        __asm__ __volatile__("" : : "r"(ptr) : "memory");
+    }
+#elif defined(__GNUC__)
     memset(ptr, 0, len);
     __asm__ __volatile__("" : : "r"(ptr) : "memory");
 #else
