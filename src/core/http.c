@@ -24,12 +24,13 @@ typedef struct text_block {
 } text_block;
 
 #define TEXT_BLOCK_MIN 1024
-#define HEADERS_MIN 16
+#define HEADERS_INLINE 8
 
 typedef struct header_list {
-    header *items;
+    header *items;       /* inline_items until more are needed */
     size_t count;
     size_t capacity;
+    header inline_items[HEADERS_INLINE];
     text_block *blocks;  /* in order of allocation */
     text_block *current; /* the block being filled */
 } header_list;
@@ -111,7 +112,8 @@ static void headers_dispose(header_list *list)
     text_block *block, *next;
 
     list->count = 0;
-    bbo__free(list->items);
+    if (list->items != list->inline_items)
+        bbo__free(list->items);
     list->items = NULL;
     list->capacity = 0;
     for (block = list->blocks; block; block = next) {
@@ -147,10 +149,27 @@ static bool valid_name(const char *name, size_t len)
     return true;
 }
 
+/* Room for `capacity` headers (more than the list has). */
+static int headers_resize(header_list *list, size_t capacity)
+{
+    header *items = bbo__malloc(capacity * sizeof(header));
+
+    if (!items)
+        return bbo__error_oom();
+    if (list->count)
+        memcpy(items, list->items, list->count * sizeof(header));
+    if (list->items != list->inline_items)
+        bbo__free(list->items);
+    list->items = items;
+    list->capacity = capacity;
+    return BBO_OK;
+}
+
 static int headers_add(header_list *list, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
     header h;
+    int error;
 
     if (!valid_name(name, name_len))
         return bbo__error_set(BBO_EINVAL, "invalid HTTP header name");
@@ -165,15 +184,12 @@ static int headers_add(header_list *list, const char *name, size_t name_len, con
     }
     while (value_len && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
         value_len--;
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : HEADERS_MIN;
-        header *items = bbo__realloc(list->items, capacity * sizeof(header));
-
-        if (!items)
-            return bbo__error_oom();
-        list->items = items;
-        list->capacity = capacity;
+    if (!list->items) {
+        list->items = list->inline_items;
+        list->capacity = HEADERS_INLINE;
     }
+    if (list->count == list->capacity && (error = headers_resize(list, list->capacity * 2)) < 0)
+        return error;
     /* name and value side by side: one copy */
     if ((h.name = header_room(list, name_len + value_len + 2)) == NULL)
         return bbo__error_oom();
@@ -201,7 +217,7 @@ static const char *headers_find(const header_list *list, const char *name)
 int bbo_http_request_new(bbo_http_request **out, const char *method, const char *url)
 {
     bbo_http_request *req;
-    size_t i;
+    size_t i, method_len, url_len;
     int error;
 
     if (!out || !method || !url)
@@ -213,12 +229,15 @@ int bbo_http_request_new(bbo_http_request **out, const char *method, const char 
         return bbo__error_set(BBO_EINVAL, "bbo_http_request_new: method must be uppercase letters");
     if ((error = bbo__url_parse(NULL, url, "request URL")) < 0)
         return error;
-    if ((req = bbo__calloc(1, sizeof(*req))) == NULL)
+    /* method and URL live in the request's own block */
+    method_len = strlen(method) + 1;
+    url_len = strlen(url) + 1;
+    if ((req = bbo__calloc(1, sizeof(*req) + method_len + url_len)) == NULL)
         return bbo__error_oom();
-    if ((req->method = bbo__strdup(method)) == NULL || (req->url = bbo__strdup(url)) == NULL) {
-        bbo_http_request_free(req);
-        return bbo__error_oom();
-    }
+    req->method = (char *)(req + 1);
+    memcpy(req->method, method, method_len);
+    req->url = req->method + method_len;
+    memcpy(req->url, url, url_len);
     *out = req;
     return BBO_OK;
 }
@@ -236,6 +255,14 @@ int bbo_http_request_set_body(bbo_http_request *req, const char *data, size_t le
         return bbo__error_set(BBO_EINVAL, "bbo_http_request_set_body: NULL argument");
     bbo__buf_clear(&req->body);
     return bbo__buf_put(&req->body, data ? data : "", len);
+}
+
+void bbo__http_request_take_body(bbo_http_request *req, bbo_buf *body)
+{
+    bbo__buf_dispose(&req->body);
+    req->body = *body;
+    body->ptr = NULL;
+    body->size = body->asize = 0;
 }
 
 int bbo_http_request_set_timeout_ms(bbo_http_request *req, int timeout_ms)
@@ -292,8 +319,6 @@ void bbo_http_request_free(bbo_http_request *req)
 {
     if (!req)
         return;
-    bbo__free(req->method);
-    bbo__free(req->url);
     headers_dispose(&req->headers);
     bbo__buf_dispose(&req->body);
     bbo__free(req);
@@ -480,14 +505,12 @@ int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t head
 
     if ((error = bbo__buf_grow(&resp->body, body)) < 0)
         return error;
-    if (list->capacity < headers) {
-        header *items = bbo__realloc(list->items, headers * sizeof(header));
-
-        if (!items)
-            return bbo__error_oom();
-        list->items = items;
-        list->capacity = headers;
+    if (!list->items) {
+        list->items = list->inline_items;
+        list->capacity = HEADERS_INLINE;
     }
+    if (list->capacity < headers && (error = headers_resize(list, headers)) < 0)
+        return error;
     if (!list->blocks && header_bytes) {
         if ((list->blocks = text_block_new(header_bytes)) == NULL)
             return bbo__error_oom();

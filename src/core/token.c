@@ -73,6 +73,39 @@ static size_t bearer_prefix(const char *text, size_t len)
 }
 #endif
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define BEARER_AVX2 1
+
+/* The same as bearer_prefix, 32 bytes a step, on CPUs with AVX2. */
+__attribute__((target("avx2"))) static size_t bearer_prefix_avx2(const char *text, size_t len)
+{
+    const __m256i zero = _mm256_setzero_si256(), fold = _mm256_set1_epi8(0x20),
+                  a = _mm256_set1_epi8('a'), letters = _mm256_set1_epi8('z' - 'a'),
+                  dash = _mm256_set1_epi8('-'), digits = _mm256_set1_epi8(':' - '-'),
+                  plus = _mm256_set1_epi8('+'), equals = _mm256_set1_epi8('='),
+                  under = _mm256_set1_epi8('_'), tilde = _mm256_set1_epi8('~');
+    size_t i = 0;
+
+    for (; len - i >= 32; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(text + i));
+        __m256i ok = _mm256_or_si256(
+            _mm256_cmpeq_epi8(_mm256_subs_epu8(_mm256_sub_epi8(_mm256_or_si256(x, fold), a),
+                                               letters), zero),
+            _mm256_cmpeq_epi8(_mm256_subs_epu8(_mm256_sub_epi8(x, dash), digits), zero));
+
+        ok = _mm256_or_si256(ok, _mm256_or_si256(
+                                     _mm256_or_si256(_mm256_cmpeq_epi8(x, plus),
+                                                     _mm256_cmpeq_epi8(x, equals)),
+                                     _mm256_or_si256(_mm256_cmpeq_epi8(x, under),
+                                                     _mm256_cmpeq_epi8(x, tilde))));
+        if ((unsigned)_mm256_movemask_epi8(ok) != 0xffffffffu)
+            break;
+    }
+    return i;
+}
+#endif
+
 /* RFC 6750 b64token characters: ALPHA DIGIT - . _ ~ + / = (and ':'). */
 #define B4(x) x, x, x, x
 #define B16(x) B4(x), B4(x), B4(x), B4(x)
@@ -93,7 +126,12 @@ bool bbo__token_text_is_valid(const char *text, size_t len)
 
     if (len == 0)
         return false;
-    for (i = bearer_prefix(text, len); i < len; i++)
+#ifdef BEARER_AVX2
+    i = __builtin_cpu_supports("avx2") ? bearer_prefix_avx2(text, len) : bearer_prefix(text, len);
+#else
+    i = bearer_prefix(text, len);
+#endif
+    for (; i < len; i++)
         if (!bearer_char[(unsigned char)text[i]])
             return false;
     return true;
@@ -128,6 +166,9 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
     return BBO_OK;
 }
 
+/* The type of every parsed token: shared, never written nor freed. */
+static char bearer_type[] = "bearer";
+
 /* A bearer token made of parsed parts, taking them over (no second copy of
  * the secrets): `*access`, `*refresh` and `*scopes` are set to NULL. */
 static int token_adopt(bbo_token **out, char **access, char **refresh, int64_t expires_at,
@@ -135,11 +176,9 @@ static int token_adopt(bbo_token **out, char **access, char **refresh, int64_t e
 {
     bbo_token *tok;
 
-    if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL ||
-        (tok->type = bbo__strndup("bearer", 6)) == NULL) {
-        bbo__free(tok);
+    if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL)
         return bbo__error_oom();
-    }
+    tok->type = bearer_type;
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
     tok->access = *access;
@@ -437,7 +476,8 @@ void bbo_token_free(bbo_token *t)
         return;
     bbo__free(t->access);  /* bbo__free wipes */
     bbo__free(t->refresh);
-    bbo__free(t->type);
+    if (t->type != bearer_type)
+        bbo__free(t->type);
     bbo_scopes_free(t->scopes);
     bbo__free(t);
 }
