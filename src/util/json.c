@@ -442,9 +442,10 @@ static int on_key(parser *ps, span raw, int flags)
 
 static int parse_value(parser *ps);
 
-static void skip_blanks(parser *ps)
+static inline void skip_blanks(parser *ps)
 {
-    while (ps->p < ps->end && is_blank(*ps->p))
+    /* most tokens follow a token or a single space directly */
+    while (ps->p < ps->end && *ps->p <= ' ' && is_blank(*ps->p))
         ps->p++;
 }
 

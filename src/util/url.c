@@ -10,24 +10,20 @@
 
 void bbo__url_dispose(bbo_url *url)
 {
-    bbo__free_str(&url->scheme);
-    bbo__free_str(&url->host);
-    bbo__free_str(&url->path);
-    bbo__free_str(&url->query);
+    /* every part lives in the block that starts with the scheme */
+    bbo__free(url->scheme);
+    url->scheme = url->host = url->path = url->query = NULL;
 }
 
-/* Stands for a part when the URL is only checked (no copy is made). */
-static char checked_only[1];
-
-static char *lower_copy(bool keep, const char *s, size_t len)
+/* `len` bytes of `s` lowercased at `out`, NUL-terminated; past the NUL. */
+static char *put_lower(char *out, const char *s, size_t len)
 {
-    char *copy = keep ? bbo__strndup(s, len) : checked_only;
     size_t i;
 
-    for (i = 0; keep && copy && i < len; i++)
-        if (copy[i] >= 'A' && copy[i] <= 'Z')
-            copy[i] = (char)(copy[i] + 32);
-    return copy;
+    for (i = 0; i < len; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    out[len] = '\0';
+    return out + len + 1;
 }
 
 static bool valid_host_char(char c)
@@ -39,10 +35,9 @@ static bool valid_host_char(char c)
 int bbo__url_parse(bbo_url *out, const char *url, const char *what)
 {
     bbo_url parsed = { NULL, NULL, 0, NULL, NULL };
-    const char *p, *host, *host_end, *path;
-    size_t scheme_len, i;
-    int error = BBO_EINVAL;
-    bool keep = out != NULL;
+    const char *p, *host, *host_end, *path, *query = NULL;
+    size_t scheme_len, host_len, path_len, query_len = 0, i;
+    char *block;
 
     for (i = 0; url[i]; i++)
         if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
@@ -65,7 +60,8 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
             if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
                   (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
                 return bbo__error_set(BBO_EINVAL, "%s has a malformed IPv6 host", what);
-        parsed.host = lower_copy(keep, host + 1, (size_t)(host_end - host - 1));
+        host++;
+        host_len = (size_t)(host_end - host);
         p = host_end + 1;
     } else {
         for (p = host; p < path && *p != ':'; p++)
@@ -73,50 +69,48 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
                 return bbo__error_set(BBO_EINVAL, "%s has an invalid host name", what);
         if (p == host)
             return bbo__error_set(BBO_EINVAL, "%s has no host", what);
-        parsed.host = lower_copy(keep, host, (size_t)(p - host));
+        host_len = (size_t)(p - host);
     }
-    if (!parsed.host)
-        goto oom;
     parsed.port = scheme_len == 5 ? 443 : 80;
     if (p < path) {
         long port = 0;
 
         if (*p != ':' || p + 1 == path)
-            goto bad_port;
+            return bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
         for (p++; p < path; p++) {
             if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535)
-                goto bad_port;
+                return bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
         }
         if (port == 0)
-            goto bad_port;
+            return bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
         parsed.port = (int)port;
     }
-    if ((parsed.scheme = lower_copy(keep, url, scheme_len)) == NULL)
-        goto oom;
+    if (!out)
+        return BBO_OK; /* only checked: nothing to copy */
     for (p = path; *p && *p != '?' && *p != '#'; p++)
         ;
-    if (!keep)
-        return BBO_OK;
-    if ((parsed.path = bbo__strndup(path, (size_t)(p - path))) == NULL)
-        goto oom;
+    path_len = (size_t)(p - path);
     if (*p == '?') {
-        const char *q = ++p;
-
+        query = ++p;
         while (*p && *p != '#')
             p++;
-        if ((parsed.query = bbo__strndup(q, (size_t)(p - q))) == NULL)
-            goto oom;
+        query_len = (size_t)(p - query);
+    }
+    /* one block for all parts */
+    if ((block = bbo__malloc(scheme_len + host_len + path_len + query_len + 4)) == NULL)
+        return bbo__error_oom();
+    parsed.scheme = block;
+    parsed.host = put_lower(block, url, scheme_len);
+    parsed.path = put_lower(parsed.host, host, host_len);
+    memcpy(parsed.path, path, path_len);
+    parsed.path[path_len] = '\0';
+    if (query) {
+        parsed.query = parsed.path + path_len + 1;
+        memcpy(parsed.query, query, query_len);
+        parsed.query[query_len] = '\0';
     }
     *out = parsed;
     return BBO_OK;
-bad_port:
-    error = bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
-    if (keep)
-        bbo__url_dispose(&parsed);
-    return error;
-oom:
-    bbo__url_dispose(&parsed);
-    return bbo__error_oom();
 }
 
 bool bbo__url_is_loopback(const bbo_url *url)
