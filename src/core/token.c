@@ -219,7 +219,7 @@ int bbo_token_dup(bbo_token **out, const bbo_token *t)
 }
 
 /* A non-negative integer literal (digits only, as JSON number or string). */
-static bool parse_seconds(const bbo_json_field *f, int64_t *out)
+static bool parse_seconds(const bbo_json_field *f, const char *view, int64_t *out)
 {
     int64_t value = 0;
     size_t i;
@@ -228,12 +228,20 @@ static bool parse_seconds(const bbo_json_field *f, int64_t *out)
         f->length > 15)
         return false;
     for (i = 0; i < f->length; i++) {
-        if (f->text[i] < '0' || f->text[i] > '9')
+        if (view[i] < '0' || view[i] > '9')
             return false;
-        value = value * 10 + (f->text[i] - '0');
+        value = value * 10 + (view[i] - '0');
     }
     *out = value;
     return true;
+}
+
+/* A string field that reads "bearer" in any case (as strcasecmp would). */
+static bool is_bearer(const bbo_json_field *f, const char *view)
+{
+    if (f->text)
+        return bbo__strcasecmp(f->text, "bearer") == 0;
+    return f->length == 6 && bbo__strncasecmp(view, "bearer", 6) == 0; /* no NUL inside */
 }
 
 enum {
@@ -274,12 +282,19 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
         { "error", 0, NULL, 0 }, { "error_description", 0, NULL, 0 },
         { "error.message", 0, NULL, 0 },
     };
+    const char *v[F_COUNT] = { NULL };
     const bbo_json_field *scope;
+    char scope_text[512], *scope_heap = NULL;
+    const char *scope_copy;
     bbo_scopes *scopes = NULL;
     int64_t expires_at = 0, obtained_at = now, seconds;
     int error;
 
-    if ((error = bbo__json_extract(json, len, f, F_COUNT, what)) < 0)
+    /* what is only looked at is borrowed from the text, not copied */
+    if ((error = bbo__json_extract_views(json, len, f, F_COUNT, what,
+                                         1u << F_TYPE | 1u << F_EXPIRES_IN | 1u << F_EXPIRES_AT |
+                                             1u << F_OBTAINED_AT | 1u << F_SCOPE | 1u << F_SCOPES,
+                                         v)) < 0)
         return error;
     if (f[F_ERROR].kind != BBO_JSON_ABSENT && f[F_ERROR].kind != BBO_JSON_OTHER) {
         error = error_body(f, what);
@@ -302,23 +317,23 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
         goto done;
     }
     if (f[F_TYPE].kind != BBO_JSON_ABSENT &&
-        (f[F_TYPE].kind != BBO_JSON_STRING || bbo__strcasecmp(f[F_TYPE].text, "bearer") != 0)) {
+        (f[F_TYPE].kind != BBO_JSON_STRING || !is_bearer(&f[F_TYPE], v[F_TYPE]))) {
         error = bbo__error_set(BBO_EPROTOCOL, "%s has a token_type other than bearer", what);
         goto done;
     }
-    if (f[F_OBTAINED_AT].kind != BBO_JSON_ABSENT && !parse_seconds(&f[F_OBTAINED_AT], &obtained_at)) {
+    if (f[F_OBTAINED_AT].kind != BBO_JSON_ABSENT && !parse_seconds(&f[F_OBTAINED_AT], v[F_OBTAINED_AT], &obtained_at)) {
         error = bbo__error_set(BBO_EPROTOCOL, "%s has an invalid obtained_at", what);
         goto done;
     }
     if (f[F_EXPIRES_IN].kind != BBO_JSON_ABSENT) {
-        if (!parse_seconds(&f[F_EXPIRES_IN], &seconds) || seconds < 1 || seconds > EXPIRES_IN_MAX) {
+        if (!parse_seconds(&f[F_EXPIRES_IN], v[F_EXPIRES_IN], &seconds) || seconds < 1 || seconds > EXPIRES_IN_MAX) {
             error = bbo__error_set(BBO_EPROTOCOL, "%s has an expires_in that is not a number of "
                                                   "seconds between 1 and one year", what);
             goto done;
         }
         expires_at = now + seconds;
     } else if (f[F_EXPIRES_AT].kind != BBO_JSON_ABSENT &&
-               !parse_seconds(&f[F_EXPIRES_AT], &expires_at)) {
+               !parse_seconds(&f[F_EXPIRES_AT], v[F_EXPIRES_AT], &expires_at)) {
         error = bbo__error_set(BBO_EPROTOCOL, "%s has an invalid expires_at", what);
         goto done;
     }
@@ -328,7 +343,19 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
         error = bbo__error_set(BBO_EPROTOCOL, "%s has a %s that is not a string", what, scope->path);
         goto done;
     }
-    if ((error = scope->kind == BBO_JSON_STRING ? bbo_scopes_parse(&scopes, scope->text)
+    if (scope->kind == BBO_JSON_STRING && !scope->text) { /* borrowed: NUL-terminate */
+        if (scope->length < sizeof(scope_text)) {
+            memcpy(scope_text, v[scope - f], scope->length);
+            scope_text[scope->length] = '\0';
+            scope_copy = scope_text;
+        } else if ((scope_copy = scope_heap = bbo__strndup(v[scope - f], scope->length)) == NULL) {
+            error = bbo__error_oom();
+            goto done;
+        }
+    } else {
+        scope_copy = scope->text;
+    }
+    if ((error = scope->kind == BBO_JSON_STRING ? bbo_scopes_parse(&scopes, scope_copy)
                                                 : bbo_scopes_new(&scopes)) < 0) {
         if (error == BBO_EINVAL)
             error = bbo__error_set(BBO_EPROTOCOL, "%s has a malformed %s", what, scope->path);
@@ -338,6 +365,7 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
                         f[F_REFRESH].kind == BBO_JSON_STRING ? &f[F_REFRESH].text : NULL,
                         expires_at, obtained_at, &scopes);
 done:
+    bbo__free(scope_heap);
     bbo_scopes_free(scopes);
     bbo__json_fields_dispose(f, F_COUNT);
     return error;

@@ -181,6 +181,8 @@ typedef struct parser {
     span key2;         /* current key in an object one level down; ptr NULL when none */
     char *key2_owned;
     key_set seen;
+    uint32_t borrow;    /* fields not to copy (bbo__json_extract_views) */
+    const char **views;
 } parser;
 
 static uint64_t fnv1a(const char *s, size_t len)
@@ -443,8 +445,18 @@ static int set_value(parser *ps, bbo_json_kind kind, span raw, bool escaped)
     if (field->kind != BBO_JSON_ABSENT)
         return bbo__error_set(BBO_EPROTOCOL, "%s has the field \"%s\" twice", ps->what,
                               field->path);
-    if (raw.ptr && (field->text = decoded_copy(raw, escaped, &field->length)) == NULL)
-        return bbo__error_oom();
+    if (raw.ptr) {
+        size_t at = (size_t)(field - ps->fields);
+        bool borrow = at < 32 && (ps->borrow >> at & 1) && !escaped;
+
+        if (borrow) {
+            field->length = raw.len;
+        } else if ((field->text = decoded_copy(raw, escaped, &field->length)) == NULL) {
+            return bbo__error_oom();
+        }
+        if (ps->views)
+            ps->views[at] = borrow ? raw.ptr : field->text;
+    }
     field->kind = kind;
     return BBO_OK;
 }
@@ -692,6 +704,12 @@ bbo_json_field *bbo__json_field(bbo_json_field *fields, size_t count, const char
 int bbo__json_extract(const char *json, size_t len, bbo_json_field *fields, size_t count,
                       const char *what)
 {
+    return bbo__json_extract_views(json, len, fields, count, what, 0, NULL);
+}
+
+int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields, size_t count,
+                            const char *what, uint32_t borrow, const char **views)
+{
     parser ps;
     int error;
 
@@ -706,6 +724,8 @@ int bbo__json_extract(const char *json, size_t len, bbo_json_field *fields, size
     ps.fields = fields;
     ps.count = count;
     ps.what = what;
+    ps.borrow = borrow;
+    ps.views = views;
     ps.seen.slots = ps.seen.inline_slots;
     ps.seen.capacity = KEYS_INLINE;
     skip_blanks(&ps);
