@@ -65,7 +65,9 @@ void bbo__wipe(void *ptr, size_t len)
         }
         for (; end - p >= 16; p += 16)
             _mm_storeu_si128((__m128i *)(void *)p, zero);
-        if (p < end)
+        if (p < end && len >= 16) /* the tail: one store overlapping the last one */
+            _mm_storeu_si128((__m128i *)(void *)(end - 16), zero);
+        else if (p < end)
             memset(p, 0, (size_t)(end - p));
         __asm__ __volatile__("" : : "r"(ptr) : "memory");
     }
