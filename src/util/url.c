@@ -26,6 +26,40 @@ static char *put_lower(char *out, const char *s, size_t len)
     return out + len + 1;
 }
 
+/* URL bytes: blanks and controls are refused, NUL ends the text. */
+enum { U_FINE = 0, U_END, U_BAD };
+
+#define C4(x) x, x, x, x
+#define C16(x) C4(x), C4(x), C4(x), C4(x)
+static const unsigned char url_class[256] = {
+    U_END, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD,
+    U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD,
+    C16(U_BAD), U_BAD, /* 0x20: the blank */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, /* 0x21-0x27 */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, /* 0x28-0x2f */
+    C16(U_FINE), C16(U_FINE), C16(U_FINE), /* 0x30-0x5f */
+    C16(U_FINE), /* 0x60-0x6f */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, /* 0x70-0x77 */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_BAD, /* 0x78-0x7f: DEL */
+    C16(U_FINE), C16(U_FINE), C16(U_FINE), C16(U_FINE), /* 0x80-0xff as before */
+    C16(U_FINE), C16(U_FINE), C16(U_FINE), C16(U_FINE),
+};
+
+/* 5 for "https://", 4 for "http://" (any case), else 0. */
+static size_t scheme_length(const char *url)
+{
+    /* | 0x20 lowercases the letters and maps nothing else onto them; the
+     * first mismatch (a NUL at the latest) stops the reading */
+    if ((url[0] | 0x20) != 'h' || (url[1] | 0x20) != 't' || (url[2] | 0x20) != 't' ||
+        (url[3] | 0x20) != 'p')
+        return 0;
+    if ((url[4] | 0x20) == 's' && url[5] == ':' && url[6] == '/' && url[7] == '/')
+        return 5;
+    if (url[4] == ':' && url[5] == '/' && url[6] == '/')
+        return 4;
+    return 0;
+}
+
 static bool valid_host_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -39,14 +73,11 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
     size_t scheme_len, host_len, path_len, query_len = 0, i;
     char *block;
 
-    for (i = 0; url[i]; i++)
-        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-            return bbo__error_set(BBO_EINVAL, "%s has a blank or control character", what);
-    if (bbo__strncasecmp(url, "https://", 8) == 0)
-        scheme_len = 5;
-    else if (bbo__strncasecmp(url, "http://", 7) == 0)
-        scheme_len = 4;
-    else
+    for (i = 0; url_class[(unsigned char)url[i]] == U_FINE; i++)
+        ;
+    if (url_class[(unsigned char)url[i]] == U_BAD)
+        return bbo__error_set(BBO_EINVAL, "%s has a blank or control character", what);
+    if ((scheme_len = scheme_length(url)) == 0)
         return bbo__error_set(BBO_EINVAL, "%s is not an absolute http(s) URL", what);
     host = url + scheme_len + 3;
     for (p = host; *p && *p != '/' && *p != '?' && *p != '#'; p++)
