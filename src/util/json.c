@@ -170,6 +170,8 @@ typedef struct key_set {
     key_slot inline_slots[KEYS_INLINE];
 } key_set;
 
+#define FIELDS_KNOWN 16
+
 typedef struct parser {
     const unsigned char *p, *end;
     bbo_json_field *fields;
@@ -183,6 +185,9 @@ typedef struct parser {
     key_set seen;
     uint32_t borrow;    /* fields not to copy (bbo__json_extract_views) */
     const char **views;
+    /* for the first FIELDS_KNOWN fields: where the path's first dot is
+     * (its length when none), so keys are matched without scanning paths */
+    size_t top_len[FIELDS_KNOWN];
 } parser;
 
 static uint64_t fnv1a(const char *s, size_t len)
@@ -417,16 +422,19 @@ static bbo_json_field *current_field(parser *ps)
         for (i = 0; i < ps->count; i++) {
             const char *path = ps->fields[i].path;
 
-            if ((l1 == 0 || path[0] == ps->key1.ptr[0]) && strncmp(path, ps->key1.ptr, l1) == 0 &&
-                path[l1] == '\0' && memchr(path, '.', l1) == NULL)
+            if (i < FIELDS_KNOWN && ps->top_len[i] != l1)
+                continue;
+            if (memcmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '\0' &&
+                memchr(path, '.', l1) == NULL)
                 return &ps->fields[i];
         }
     } else if (ps->depth == 2 && ps->level2_object && ps->key2.ptr) {
         for (i = 0; i < ps->count; i++) {
             const char *path = ps->fields[i].path;
 
-            if ((l1 == 0 || path[0] == ps->key1.ptr[0]) && strncmp(path, ps->key1.ptr, l1) == 0 &&
-                path[l1] == '.' &&
+            if (i < FIELDS_KNOWN && ps->top_len[i] > l1)
+                continue; /* the part before its first dot is longer than the key */
+            if (strncmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '.' &&
                 span_is(ps->key2, path + l1 + 1, strlen(path + l1 + 1)))
                 return &ps->fields[i];
         }
@@ -711,6 +719,7 @@ int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields
                             const char *what, uint32_t borrow, const char **views)
 {
     parser ps;
+    size_t i;
     int error;
 
     if (len > BBO_JSON_MAX_BYTES)
@@ -726,6 +735,8 @@ int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields
     ps.what = what;
     ps.borrow = borrow;
     ps.views = views;
+    for (i = 0; i < count && i < FIELDS_KNOWN; i++)
+        ps.top_len[i] = strcspn(fields[i].path, ".");
     ps.seen.slots = ps.seen.inline_slots;
     ps.seen.capacity = KEYS_INLINE;
     skip_blanks(&ps);
