@@ -21,6 +21,7 @@ typedef struct curl_transport {
     char *ca_file;
     char *ca_dir;
     char *proxy;
+    char setup[24]; /* method (and "+" with a body) the handle was last set up for */
 } curl_transport;
 
 /* What the callbacks of one transfer share. */
@@ -270,8 +271,24 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req, trans
 
     if ((error = allowed_protocol(bbo_http_request_url(req), &protocol)) < 0)
         return error;
-    /* reset keeps the connection and TLS session caches, drops old options */
-    curl_easy_reset(easy);
+    /* reset keeps the connection and TLS session caches, drops old options.
+     * Every option is set again below, the same ones for the same method
+     * and body presence: a request like the one before needs no reset. */
+    {
+        const char *method = bbo_http_request_method(req);
+        size_t body_len, len = strlen(method);
+
+        bbo_http_request_body(req, &body_len);
+        if (len + 2 > sizeof(ct->setup) || strncmp(ct->setup, method, len) != 0 ||
+            strcmp(ct->setup + len, body_len ? "+" : "") != 0) {
+            curl_easy_reset(easy);
+            ct->setup[0] = '\0';
+            if (len + 2 <= sizeof(ct->setup)) {
+                memcpy(ct->setup, method, len);
+                strcpy(ct->setup + len, body_len ? "+" : "");
+            }
+        }
+    }
     ok = curl_easy_setopt(easy, CURLOPT_URL, bbo_http_request_url(req)) == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocol) == CURLE_OK &&
@@ -382,6 +399,7 @@ int bbo__curl_transport_configure(void *payload, const bbo_curl_config *config)
     ct->ca_dir = ca_dir;
     ct->proxy = proxy;
     ct->connect_timeout_ms = config->connect_timeout_ms;
+    ct->setup[0] = '\0'; /* options may go: the next request resets the handle */
     pthread_mutex_unlock(&ct->lock);
     return BBO_OK;
 }
