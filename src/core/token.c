@@ -15,6 +15,7 @@
 
 struct bbo_token {
     char *access;
+    size_t access_len;
     char *refresh;     /* NULL when none */
     char *type;        /* lowercase */
     int64_t expires_at;
@@ -149,7 +150,8 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
         return bbo__error_oom();
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
-    if ((tok->access = bbo__strdup(access)) == NULL ||
+    tok->access_len = strlen(access);
+    if ((tok->access = bbo__strndup(access, tok->access_len)) == NULL ||
         (refresh && (tok->refresh = bbo__strdup(refresh)) == NULL) ||
         (tok->type = bbo__strdup(type ? type : "bearer")) == NULL) {
         bbo_token_free(tok);
@@ -171,8 +173,8 @@ static char bearer_type[] = "bearer";
 
 /* A bearer token made of parsed parts, taking them over (no second copy of
  * the secrets): `*access`, `*refresh` and `*scopes` are set to NULL. */
-static int token_adopt(bbo_token **out, char **access, char **refresh, int64_t expires_at,
-                       int64_t obtained_at, bbo_scopes **scopes)
+static int token_adopt(bbo_token **out, char **access, size_t access_len, char **refresh,
+                       int64_t expires_at, int64_t obtained_at, bbo_scopes **scopes)
 {
     bbo_token *tok;
 
@@ -182,6 +184,7 @@ static int token_adopt(bbo_token **out, char **access, char **refresh, int64_t e
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
     tok->access = *access;
+    tok->access_len = access_len; /* checked: no NUL inside */
     *access = NULL;
     if (refresh) {
         tok->refresh = *refresh;
@@ -361,7 +364,7 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
             error = bbo__error_set(BBO_EPROTOCOL, "%s has a malformed %s", what, scope->path);
         goto done;
     }
-    error = token_adopt(out, &f[F_ACCESS].text,
+    error = token_adopt(out, &f[F_ACCESS].text, f[F_ACCESS].length,
                         f[F_REFRESH].kind == BBO_JSON_STRING ? &f[F_REFRESH].text : NULL,
                         expires_at, obtained_at, &scopes);
 done:
@@ -455,6 +458,11 @@ done:
     bbo__free(scope);
     bbo__buf_dispose(&json);
     return error;
+}
+
+size_t bbo__token_access_len(const bbo_token *t)
+{
+    return t->access_len;
 }
 
 const char *bbo_token_access(const bbo_token *t)

@@ -7,6 +7,7 @@
 #include "internal/common.h"
 #include "internal/client.h"
 #include "internal/session.h"
+#include "internal/token.h"
 
 #include <stdio.h>
 
@@ -225,7 +226,7 @@ static int access_token_fast(bbo_session *s, char **out)
         !s->save_pending && !s->forget_pending &&
         !bbo_token_is_expired(s->token, bbo__client_now(s->client), s->margin_s)) {
         access = bbo_token_access(s->token);
-        len = strlen(access);
+        len = bbo__token_access_len(s->token);
         if ((copy = bbo__malloc(len + 1)) == NULL) {
             rc = bbo__error_oom();
         } else {
