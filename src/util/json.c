@@ -540,6 +540,24 @@ static void close_container(parser *ps)
     ps->p++;
 }
 
+/* After a value in a container: its end (0, closed) or a comma (1, more
+ * to come), else an error. */
+static int after_value(parser *ps, char close)
+{
+    skip_blanks(ps);
+    if (ps->p >= ps->end)
+        return not_json(ps, "");
+    if (*ps->p == close) {
+        close_container(ps);
+        return 0;
+    }
+    if (*ps->p != ',')
+        return not_json(ps, close == '}' ? "expected ',' or '}' after a value"
+                                         : "expected ',' or ']' after a value");
+    ps->p++;
+    return 1;
+}
+
 static int parse_object(parser *ps)
 {
     span raw;
@@ -561,18 +579,8 @@ static int parse_object(parser *ps)
         if (ps->p >= ps->end || *ps->p != ':')
             return not_json(ps, "expected ':' after a key");
         ps->p++;
-        if ((error = parse_value(ps)) < 0)
+        if ((error = parse_value(ps)) < 0 || (error = after_value(ps, '}')) <= 0)
             return error;
-        skip_blanks(ps);
-        if (ps->p >= ps->end)
-            return not_json(ps, "");
-        if (*ps->p == '}') {
-            close_container(ps);
-            return BBO_OK;
-        }
-        if (*ps->p != ',')
-            return not_json(ps, "expected ',' or '}' after a value");
-        ps->p++;
         skip_blanks(ps);
     }
 }
@@ -589,18 +597,8 @@ static int parse_array(parser *ps)
         return BBO_OK;
     }
     for (;;) {
-        if ((error = parse_value(ps)) < 0)
+        if ((error = parse_value(ps)) < 0 || (error = after_value(ps, ']')) <= 0)
             return error;
-        skip_blanks(ps);
-        if (ps->p >= ps->end)
-            return not_json(ps, "");
-        if (*ps->p == ']') {
-            close_container(ps);
-            return BBO_OK;
-        }
-        if (*ps->p != ',')
-            return not_json(ps, "expected ',' or ']' after a value");
-        ps->p++;
     }
 }
 
