@@ -20,6 +20,10 @@ out=${1:-$builddir/bench-results.md}
 smoke=${BENCH_SMOKE:-0}
 nginx=${NGINX:-/usr/sbin/nginx}
 
+if [ ! -x "$nginx" ]; then
+    echo "run.sh: nginx not found at $nginx (Debian package nginx, or set NGINX=)" >&2
+    exit 1
+fi
 ninja -C "$builddir" tests/bench/bench tests/bench/bench_refresh >/dev/null
 bench="$builddir/tests/bench/bench"
 bench_refresh="$builddir/tests/bench/bench_refresh"
