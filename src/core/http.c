@@ -527,7 +527,12 @@ void bbo_http_response_reset(bbo_http_response *resp)
     resp->not_sent = false;
     resp->over_limit = false;
     headers_clear(&resp->headers);
-    bbo__buf_clear(&resp->body);
+    /* a body is only ever appended to: the bytes past its end were never
+     * written (a reserved 16 KB room need not be wiped whole each time) */
+    if (resp->body.ptr) {
+        bbo__wipe(resp->body.ptr, resp->body.size + 1);
+        resp->body.size = 0;
+    }
 }
 
 void bbo_http_response_free(bbo_http_response *resp)

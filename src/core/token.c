@@ -138,9 +138,12 @@ bool bbo__token_text_is_valid(const char *text, size_t len)
     return true;
 }
 
-static int token_alloc(bbo_token **out, const char *access, const char *refresh,
-                       const char *type, int64_t expires_at, int64_t obtained_at,
-                       const bbo_scopes *scopes)
+/* The type of (nearly) every token: shared, never written nor freed. */
+static char bearer_type[] = "bearer";
+
+static int token_alloc(bbo_token **out, const char *access, size_t access_len,
+                       const char *refresh, const char *type, int64_t expires_at,
+                       int64_t obtained_at, const bbo_scopes *scopes)
 {
     bbo_token *tok;
     size_t i;
@@ -150,14 +153,16 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
         return bbo__error_oom();
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
-    tok->access_len = strlen(access);
-    if ((tok->access = bbo__strndup(access, tok->access_len)) == NULL ||
+    tok->access_len = access_len;
+    if (!type || strcmp(type, bearer_type) == 0)
+        tok->type = bearer_type;
+    if ((tok->access = bbo__strndup(access, access_len)) == NULL ||
         (refresh && (tok->refresh = bbo__strdup(refresh)) == NULL) ||
-        (tok->type = bbo__strdup(type ? type : "bearer")) == NULL) {
+        (!tok->type && (tok->type = bbo__strdup(type)) == NULL)) {
         bbo_token_free(tok);
         return bbo__error_oom();
     }
-    for (i = 0; tok->type[i]; i++)
+    for (i = 0; tok->type != bearer_type && tok->type[i]; i++)
         if (tok->type[i] >= 'A' && tok->type[i] <= 'Z')
             tok->type[i] = (char)(tok->type[i] + 32);
     if ((error = scopes ? bbo_scopes_dup(&tok->scopes, scopes) : bbo_scopes_new(&tok->scopes)) < 0) {
@@ -167,9 +172,6 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
     *out = tok;
     return BBO_OK;
 }
-
-/* The type of every parsed token: shared, never written nor freed. */
-static char bearer_type[] = "bearer";
 
 /* A bearer token made of parsed parts, taking them over (no second copy of
  * the secrets): `*access`, `*refresh` and `*scopes` are set to NULL. */
@@ -210,15 +212,15 @@ int bbo__token_new_at(bbo_token **out, const char *access, const char *refresh,
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: only bearer tokens are supported");
     if (expires_at < 0)
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: negative expires_at");
-    return token_alloc(out, access, refresh, type, expires_at, now, scopes);
+    return token_alloc(out, access, strlen(access), refresh, type, expires_at, now, scopes);
 }
 
 int bbo_token_dup(bbo_token **out, const bbo_token *t)
 {
     if (!out || !t)
         return bbo__error_set(BBO_EINVAL, "bbo_token_dup: NULL argument");
-    return token_alloc(out, t->access, t->refresh, t->type, t->expires_at, t->obtained_at,
-                       t->scopes);
+    return token_alloc(out, t->access, t->access_len, t->refresh, t->type, t->expires_at,
+                       t->obtained_at, t->scopes);
 }
 
 /* A non-negative integer literal (digits only, as JSON number or string). */

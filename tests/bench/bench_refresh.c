@@ -9,7 +9,8 @@
  *   bench_refresh count OP BASE_URL CA_FILE N      run OP N times with callgrind
  *                                                  collection on (valgrind
  *                                                  --collect-atstart=no)
- * OP: refresh, post (bare POST), api (bbo_session_request GET), get (bare GET).
+ * OP: refresh (bbo_client_refresh), session-refresh (bbo_session_refresh), post
+ * (bare POST), api (bbo_session_request GET), get (bare GET).
  * BASE_URL is e.g. https://127.0.0.1:8443; CA_FILE "-" for none.
  */
 #include <bboauth.h>
@@ -70,6 +71,13 @@ static void op_refresh(bench *b)
     if (bbo_client_refresh(b->client, b->token, &fresh) != BBO_OK)
         die("refresh");
     bbo_token_free(fresh);
+}
+
+/* The same through a session (single flight, callbacks, no store). */
+static void op_session_refresh(bench *b)
+{
+    if (bbo_session_refresh(b->session) != BBO_OK)
+        die("session refresh");
 }
 
 static void op_api(bench *b)
@@ -245,6 +253,8 @@ static op_fn op_named(const char *name)
 {
     if (strcmp(name, "refresh") == 0)
         return op_refresh;
+    if (strcmp(name, "session-refresh") == 0)
+        return op_session_refresh;
     if (strcmp(name, "post") == 0)
         return op_post;
     if (strcmp(name, "api") == 0)
