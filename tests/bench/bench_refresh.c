@@ -351,6 +351,10 @@ static int run_time(const char *base, const char *ca, int rounds)
     printf("ROW refresh-time-%s | refresh, wall time (%s, reused connection) | %.1f us | "
            "bare libcurl POST: %.1f us | %.3f | <= 1.05\n",
            label, label, t_op * 1e6, t_base * 1e6, t_op / t_base);
+    time_pair(&b, op_session_refresh, op_post, rounds, 50, &t_op, &t_base);
+    printf("ROW session-refresh-time-%s | bbo_session_refresh, wall time (%s) | %.1f us | "
+           "bare libcurl POST: %.1f us | %.3f | <= 1.05\n",
+           label, label, t_op * 1e6, t_base * 1e6, t_op / t_base);
     time_pair(&b, op_api, op_get, rounds, 50, &t_op, &t_base);
     printf("ROW api-time-%s | API call GET /user, wall time (%s) | %.1f us | "
            "bare libcurl GET: %.1f us | %.3f | <= 1.1\n",

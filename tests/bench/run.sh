@@ -121,6 +121,8 @@ if command -v valgrind >/dev/null; then
         r=$(callgrind_instr refresh "$base" "$ca")
         p=$(callgrind_instr post "$base" "$ca")
         echo "ROW refresh-instr-$mode | refresh, instructions ($mode) | $r | bare libcurl POST: $p | $(awk -v a="$r" -v b="$p" 'BEGIN { printf "%.3f", a / b }') | <= 1.3" >>"$rows"
+        r=$(callgrind_instr session-refresh "$base" "$ca")
+        echo "ROW session-refresh-instr-$mode | bbo_session_refresh, instructions ($mode) | $r | bare libcurl POST: $p | $(awk -v a="$r" -v b="$p" 'BEGIN { printf "%.3f", a / b }') | <= 1.3" >>"$rows"
         a=$(callgrind_instr api "$base" "$ca")
         g=$(callgrind_instr get "$base" "$ca")
         echo "ROW api-instr-$mode | API call GET /user, instructions ($mode) | $a | bare libcurl GET: $g | $(awk -v a="$a" -v b="$g" 'BEGIN { printf "%.3f", a / b }') | <= 1.1" >>"$rows"
