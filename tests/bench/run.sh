@@ -94,7 +94,7 @@ if [ "${BENCH_SERVE:-0}" = 1 ]; then # keep the server up for profiling by hand
     echo "$plain $tls $tmp/ca.pem (Ctrl-C stops)"
     while sleep 3600; do :; done
 fi
-if [ "$smoke" = 1 ]; then rounds=3; count_n=5; else rounds=${BENCH_ROUNDS:-21}; count_n=${BENCH_COUNT:-200}; fi
+if [ "$smoke" = 1 ]; then rounds=3; count_n=5; else rounds=${BENCH_ROUNDS:-101}; count_n=${BENCH_COUNT:-200}; fi
 
 rows="$tmp/rows"
 : >"$rows"
