@@ -10,6 +10,8 @@
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BBO_LOGIN API_CALL" >&2; exit 2; }
 bbo_login=$1 api_call=$2
+# CI's valgrind pass (tests/valgrind.sh) runs the C programs under BBO_TEST_WRAPPER
+read -r -a wrap <<< "${BBO_TEST_WRAPPER:-}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -23,17 +25,17 @@ print(d["grants"]["refresh_token"], d["refresh_replays"])' "$BBMOCK_CONTROL"
 }
 
 echo "== bbo-login login"
-"$bbo_login" --base "$BBMOCK_BASE" --ca "$BBMOCK_CA" --store "$work/token" --timeout 30 login
+"${wrap[@]}" "$bbo_login" --base "$BBMOCK_BASE" --ca "$BBMOCK_CA" --store "$work/token" --timeout 30 login
 [ "$(stat -c %a "$work/token")" = 600 ]   # the token file is private
 
 echo "== api-call"
-"$api_call" --base "$BBMOCK_BASE" --ca "$BBMOCK_CA" "$work/token"
+"${wrap[@]}" "$api_call" --base "$BBMOCK_BASE" --ca "$BBMOCK_CA" "$work/token"
 
 echo "== api-call after the server expired every access token (401, refresh, retry)"
 read -r before _ < <(mock_stats)
 python3 -c 'import sys, urllib.request as u
 u.urlopen(u.Request(sys.argv[1] + "/expire", data=b"{}", method="POST"))' "$BBMOCK_CONTROL"
-"$api_call" --base "$BBMOCK_BASE" --ca "$BBMOCK_CA" "$work/token" | tee "$work/out"
+"${wrap[@]}" "$api_call" --base "$BBMOCK_BASE" --ca "$BBMOCK_CA" "$work/token" | tee "$work/out"
 read -r after replays < <(mock_stats)
 grep -q "token refreshed and saved" "$work/out"
 echo "refreshes: $((after - before)), refresh token replays: $replays"

@@ -2,6 +2,11 @@
  * bbo-login: log into Bitbucket from the command line with bboauth.
  * SPDX-License-Identifier: MIT (examples may be copied freely)
  *
+ * The whole flow in one file, to read. The installed programs are `bbo`
+ * and `git-credential-bboauth` (src/tools, bbo(1)): profiles, an
+ * encrypted store with its own key, the desktop keyring, paste-back login
+ * over SSH, `bbo api`, and git.
+ *
  *   bbo-login [options] login    browser (or printed URL) + loopback redirect,
  *                                code exchange, user check, one refresh;
  *                                the token goes to --store
@@ -13,7 +18,7 @@
  * Options (secrets may come from the environment instead of the command
  * line, where other users could read them in the process list):
  *   --key KEY            consumer key      (or BBO_CONSUMER_KEY)
- *   --secret SECRET      consumer secret   (or BBO_CONSUMER_SECRET)
+ *   (the consumer secret only from BBO_CONSUMER_SECRET: never on argv)
  *   --callback URL       loopback callback (default http://127.0.0.1/callback)
  *   --scopes "A B"       scopes to ask for (default: the consumer's own)
  *   --data-center URL    a Bitbucket Data Center server instead of Cloud
@@ -56,7 +61,7 @@ static int fail(const char *what)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: bbo-login [--key KEY] [--secret SECRET] [--callback URL] [--scopes LIST]\n"
+            "usage: bbo-login [--key KEY] [--callback URL] [--scopes LIST]\n"
             "                 [--data-center URL | --base URL] [--ca FILE] [--store FILE]\n"
             "                 [--key-file FILE] [--margin SECONDS] [--force-refresh]\n"
             "                 [--no-browser] [--timeout SECONDS] login|token|whoami|logout\n");
@@ -109,7 +114,11 @@ static int parse_args(int argc, char **argv, options *o)
         }
         i++;
         if (strcmp(a, "--key") == 0) o->key = v;
-        else if (strcmp(a, "--secret") == 0) o->secret = v;
+        else if (strcmp(a, "--secret") == 0) {
+            fprintf(stderr, "bbo-login: --secret is refused (the process list shows it to "
+                            "everyone): set BBO_CONSUMER_SECRET\n");
+            return -1;
+        }
         else if (strcmp(a, "--callback") == 0) o->callback = v;
         else if (strcmp(a, "--scopes") == 0) o->scopes = v;
         else if (strcmp(a, "--data-center") == 0) o->data_center = v;
@@ -285,7 +294,7 @@ static int login(const options *o, bbo_client *client)
     bbo_authorization *auth = NULL;
     bbo_session *session = NULL;
     bbo_token *token = NULL, *before = NULL, *after = NULL;
-    char *code = NULL;
+    char *code = NULL, *launch = NULL;
     int rc = 1;
 
     if (bbo_loopback_new(&lb, o->callback) < 0) {
@@ -297,8 +306,14 @@ static int login(const options *o, bbo_client *client)
         fail("authorization");
         goto done;
     }
-    printf("[1/5] open this URL to log in:\n      %s\n", bbo_authorization_url(auth));
-    if (!o->no_browser && bbo_browser_open(bbo_authorization_url(auth)) < 0)
+    /* the browser's command line is readable by every local user: it gets
+     * a one-time local URL that redirects to the authorization URL */
+    if (bbo_loopback_launch_url(lb, auth, &launch) < 0) {
+        fail("launch URL");
+        goto done;
+    }
+    printf("[1/5] open this URL to log in:\n      %s\n", launch);
+    if (!o->no_browser && bbo_browser_open(launch) < 0)
         printf("      (no browser could be started: open it by hand)\n");
     printf("[2/5] waiting for the redirect on %s\n", bbo_loopback_redirect_uri(lb));
     if (bbo_loopback_wait(lb, auth, o->timeout_s * 1000, &code) < 0) {
@@ -335,6 +350,7 @@ static int login(const options *o, bbo_client *client)
     rc = 0;
 done:
     bbo_free(code);
+    bbo_free(launch);
     bbo_token_free(token);
     bbo_token_free(before);
     bbo_token_free(after);

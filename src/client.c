@@ -5,6 +5,7 @@
 #include "internal/common.h"
 #include "internal/client.h"
 #include "internal/consumer.h"
+#include "internal/http.h"
 #include "internal/http_error.h"
 #include "internal/transport_curl.h"
 
@@ -376,20 +377,13 @@ static int check_required(const bbo_client *client, const bbo_token *token,
     return error;
 }
 
-/* Send a token request (owned; freed here) and parse the answer. A grant
- * that lacks a required scope is BBO_ESCOPE; *out still gets the token of a
- * refresh then (keep_on_escope), as the old refresh token may be spent. */
-static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
-                     bool keep_on_escope, bbo_token **out)
+int bbo__client_token_answer(bbo_client *client, const bbo_http_response *resp, int64_t sent_at,
+                             const bbo_token *previous, bool keep_on_escope, bbo_token **out)
 {
-    bbo_http_response *resp = NULL;
     bbo_token *token = NULL;
-    int64_t sent_at = 0;
     int error;
 
-    if ((error = bbo_http_response_new(&resp)) == BBO_OK &&
-        (error = bbo__client_send(client, req, resp, &sent_at)) == BBO_OK &&
-        (error = bbo_grant_parse_response(&token, resp, sent_at, previous)) < 0)
+    if ((error = bbo_grant_parse_response(&token, resp, sent_at, previous)) < 0)
         error = explain_invalid_scope(client, error);
     /* out of memory naming the missing scopes must not lose a refreshed grant */
     if (error == BBO_OK && (error = check_required(client, token, previous)) == BBO_ENOMEM &&
@@ -402,6 +396,43 @@ static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token 
         token = NULL;
     }
     bbo_token_free(token);
+    return error;
+}
+
+int bbo__client_reserve_answer(bbo_http_response *resp)
+{
+    return bbo__http_response_reserve(resp, BBO__ANSWER_BODY_RESERVE,
+                                      BBO__ANSWER_HEADERS_RESERVE,
+                                      BBO__ANSWER_HEADER_BYTES_RESERVE);
+}
+
+/* Send a token request (owned; freed here) and parse the answer. A grant
+ * that lacks a required scope is BBO_ESCOPE; *out still gets the token of a
+ * refresh then (keep_on_escope), as the old refresh token may be spent.
+ * For a refresh, the room the answer and its parse need is taken before
+ * sending: once the request has left, a refused allocation is served from
+ * the reserve, so the rotated token is not lost to it. */
+static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
+                     bool keep_on_escope, bbo_token **out)
+{
+    bbo_http_response *resp = NULL;
+    bbo__reserve *reserve = NULL;
+    int64_t sent_at = 0;
+    int error;
+
+    if ((error = bbo_http_response_new(&resp)) < 0)
+        goto done;
+    if (keep_on_escope &&
+        ((error = bbo__client_reserve_answer(resp)) < 0 ||
+         (error = bbo__reserve_new(&reserve, BBO__ANSWER_PARSE_RESERVE)) < 0))
+        goto done;
+    if ((error = bbo__client_send(client, req, resp, &sent_at)) < 0)
+        goto done;
+    if (reserve)
+        bbo__reserve_activate(reserve);
+    error = bbo__client_token_answer(client, resp, sent_at, previous, keep_on_escope, out);
+done:
+    bbo__reserve_end(reserve);
     bbo_http_response_free(resp);
     bbo_http_request_free(req);
     return error;

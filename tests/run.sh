@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 bbo_install_deps
 
 builddir=build
-setup_args=()
+# shared and static, so the packaging tests check both
+setup_args=(-Ddefault_library=both)
 if [ "${1:-}" = "--sanitize" ]; then
     builddir=build-asan
-    setup_args=(-Db_sanitize=address,undefined -Db_lundef=false)
+    setup_args+=(-Db_sanitize=address,undefined -Db_lundef=false)
     # any sanitizer report fails the test that triggered it
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

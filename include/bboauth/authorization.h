@@ -70,7 +70,10 @@ BBO_EXTERN const char *bbo_authorization_redirect_uri(const bbo_authorization *a
  * @return 0, or
  *         BBO_EINVAL    NULL argument, or an implicit transaction;
  *         BBO_ESTATE    state missing, repeated, different, or the
- *                       transaction was already completed;
+ *                       transaction was already completed; iss repeated,
+ *                       or (when the consumer names its issuer,
+ *                       bbo_consumer_set_issuer) iss missing or different
+ *                       (RFC 9207); the transaction stays open;
  *         BBO_EDENIED   error=access_denied (the user said no);
  *         BBO_EOAUTH    another error= (see bbo_error_oauth_code and
  *                       bbo_error_description);

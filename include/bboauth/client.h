@@ -72,6 +72,9 @@ BBO_EXTERN int bbo_client_set_ca(bbo_client *client, const char *ca_file, const 
  * Proxy for the libcurl transport: "http://proxy:3128", "socks5h://…".
  * NULL (the default) honours the environment (https_proxy, no_proxy, ...,
  * as libcurl does); "" uses no proxy at all, ignoring the environment.
+ * A loopback host (127.0.0.0/8, ::1, localhost, *.localhost) is always
+ * reached directly, whatever the proxy settings: a proxy would see its
+ * credentials in clear.
  * @return 0, or BBO_EINVAL (custom transport in use), BBO_ENOMEM
  */
 BBO_EXTERN int bbo_client_set_proxy(bbo_client *client, const char *proxy);
@@ -143,6 +146,16 @@ BBO_EXTERN int bbo_client_exchange_code(bbo_client *client, const bbo_authorizat
  *         the refresh token, so the new token must be saved like any
  *         refreshed one (or the grant is lost) and freed by the caller;
  *         the user must log in again once the consumer has the scopes.
+ *
+ * Out of memory: before sending, the call takes room for an answer of up
+ * to 16 KiB of body, 64 headers and 16 KiB of header text, and a 1 MiB
+ * reserve that serves every allocation refused between the answer's
+ * arrival and the token being built (BBO_ENOMEM, nothing sent, when it
+ * cannot). After the send, an allocation failure therefore never loses
+ * the new token, except: an answer larger than that room, libcurl's own
+ * allocations while receiving (BBO_ETRANSPORT, as after a reset), and a
+ * parse needing more than the reserve (no 16 KiB answer does). See
+ * docs/security.md, "Out of memory after the request has left".
  */
 BBO_EXTERN int bbo_client_refresh(bbo_client *client, const bbo_token *token, bbo_token **out);
 

@@ -36,8 +36,10 @@ BBO_EXTERN int bbo_consumer_new(bbo_consumer **out, const char *key, const char 
 
 /**
  * Set the callback URL (sent as redirect_uri to authorize and token
- * endpoints). NULL removes it. Must be https://, or http:// with host
- * 127.0.0.1 or [::1] (RFC 8252 loopback redirect), without a fragment.
+ * endpoints). NULL removes it. https:// or http:// (a server's own host
+ * and port, such as http://review.example.com:3001/callback, or an RFC 8252
+ * loopback redirect), without a fragment. Only the browser goes there; the
+ * library sends secrets to https endpoints (or loopback http) only.
  * @return 0, or BBO_EINVAL, BBO_ENOMEM
  */
 BBO_EXTERN int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url);
@@ -77,6 +79,23 @@ BBO_EXTERN int bbo_consumer_set_endpoints(bbo_consumer *consumer, const char *au
  * @return 0, or BBO_EINVAL
  */
 BBO_EXTERN int bbo_consumer_set_client_auth(bbo_consumer *consumer, int auth);
+
+/**
+ * Name the authorization server's issuer identifier (RFC 9207), for
+ * example "https://bitbucket.example.com". Transactions begun afterwards
+ * refuse a callback whose `iss` is absent or differs (BBO_ESTATE), which
+ * defeats mix-up attacks when a program talks to several servers. Name it
+ * only for a server that sends `iss` (Bitbucket Cloud and Data Center do
+ * not, as of 2026). Without an issuer, `iss` is not checked, except that
+ * a callback carrying it twice is always refused. NULL clears it.
+ * @param issuer  an https URL (http only for 127.0.0.1 and [::1]) without
+ *                query or fragment, compared as a string
+ * @return 0, or BBO_EINVAL (NULL consumer, not such a URL), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_consumer_set_issuer(bbo_consumer *consumer, const char *issuer);
+
+/** The expected issuer (RFC 9207), or NULL. */
+BBO_EXTERN const char *bbo_consumer_issuer(const bbo_consumer *consumer);
 
 /**
  * Copy a consumer (secret included).

@@ -117,7 +117,18 @@ BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seco
  *                       description in bbo_error_description);
  *         the refresh's errors (BBO_ETRANSPORT, BBO_ETIMEOUT, BBO_EHTTP,
  *         BBO_ERATELIMIT, BBO_EOAUTH, ...): the current token stays, and a
- *         later call tries again; BBO_EBUSY (the store's lock stayed held
+ *         later call tries again;
+ *         BBO_ESCOPE   the refreshed token lacks a scope required with
+ *                      bbo_consumer_require_scopes (the message names the
+ *                      missing permissions); threads waiting on the same
+ *                      refresh get it too. The new token is the grant all
+ *                      the same (the old refresh token died with the
+ *                      refresh): it is saved, handed to the callbacks and
+ *                      served by later calls while valid, and refreshed
+ *                      when due like any other; *out is not written.
+ *                      Until the consumer has the scopes and the user
+ *                      logs in again, each refresh says BBO_ESCOPE again;
+ *         BBO_EBUSY (the store's lock stayed held
  *         elsewhere and the token is expired), the store's lock and load
  *         errors; BBO_EINVAL, BBO_ENOMEM (a refresh answer that arrived is
  *         kept and finished by the next call)
@@ -156,8 +167,14 @@ BBO_EXTERN int bbo_session_set_token(bbo_session *session, bbo_token *token);
 BBO_EXTERN int bbo_session_save_error(const bbo_session *session);
 
 /**
- * Log out: forget the token here and in the store.
- * @return 0, or the store's clear error (the token is forgotten anyway)
+ * Log out: forget the token here and in the store. The way to log out a
+ * session that has a store: it waits for this session's refresh in
+ * flight, clears the store under the store's lock (so a refresh in flight
+ * in another process cannot save after the clear), and never sends the
+ * forgotten refresh token again (a clear that failed is retried by later
+ * calls and by bbo_session_free).
+ * @return 0, or the store's lock or clear error (the token is forgotten
+ *         anyway)
  */
 BBO_EXTERN int bbo_session_logout(bbo_session *session);
 

@@ -63,28 +63,63 @@ BBO_EXTERN int bbo_store_new(bbo_store **out, const bbo_store_callbacks *callbac
  * The built-in file store.
  *
  * The file holds the token JSON (bbo_token_to_json), or with a key, an
- * AES-256-GCM encryption of it: magic "BBOENC1", a fresh 12-byte nonce per
- * save, the ciphertext and a 16-byte tag; magic and nonce are
- * authenticated. Saves are atomic (temporary file in the same directory,
- * fsync, rename, fsync of the directory) and create the file with mode
- * 0600. A file readable or writable by group or others, or owned by
- * another user, is refused. `path`.lock carries an advisory fcntl lock
- * (open-file-description locks where available, so threads and processes
- * exclude each other alike).
+ * AES-256-GCM encryption of it: magic "BBOENC2", an 8-byte generation, a
+ * fresh 12-byte nonce per save, the ciphertext and a 16-byte tag. Magic,
+ * generation, nonce and the store id (bbo_file_store_new_ex; here the
+ * canonical absolute path of the file) are authenticated: a file copied
+ * from another store with the same key, or moved to another path, does
+ * not load (BBO_ECRYPTO). Files of bboauth 0.1 ("BBOENC1", bound to
+ * nothing) are refused: log in again.
+ *
+ * Rollback: every keyed save writes a generation greater than any this
+ * store object loaded or saved, than the lock file records and than the
+ * file on disk claims (else wall-clock microseconds); a save under the
+ * lock records it in `path`.lock (HMAC-authenticated). A load refuses a
+ * generation older than one the object saw or the lock file records
+ * (BBO_ECRYPTO): an older copy put back is refused by running and new
+ * processes alike, unless the lock file was put back or removed too. A
+ * deleted file cannot be told from a logout. Without a key nothing is
+ * authenticated.
+ *
+ * Saves are atomic (temporary file in the same directory, fsync, rename,
+ * fsync of the directory) and create the file with mode 0600. Refused
+ * with BBO_EIO: a token or lock file that is not a regular file (a FIFO or
+ * device fails at once, never blocks), is a symbolic link, is readable or
+ * writable by group or others, or belongs to another user; a directory
+ * that belongs to another user (but root), or is writable by group or
+ * others without the sticky bit. `path`.lock carries an advisory fcntl
+ * lock (open-file-description locks where available, so threads and
+ * processes exclude each other alike); the store has try_lock.
  *
  * @param path  the token file; its directory must exist
  * @param key   32 bytes to encrypt with (copied, wiped on free), or NULL
- * @return 0, or BBO_EINVAL, BBO_ENOMEM; nothing is touched on disk yet
+ * @return 0, or BBO_EINVAL, BBO_ENOMEM; nothing is created on disk yet
  */
 BBO_EXTERN int bbo_file_store_new(bbo_store **out, const char *path, const unsigned char *key);
 
 /**
+ * The built-in file store, with the identity its encrypted files are bound
+ * to: files written under one `store_id` load only under that id (and
+ * key), wherever the file is. Give the same id to stores that must share
+ * one file under different paths, or to keep a file readable after moving
+ * it. With `store_id` NULL, as bbo_file_store_new: the canonical absolute
+ * path of `path` (its directory resolved when the store is made, or at
+ * first use if it does not exist yet). Ignored without a key.
+ *
+ * @param store_id  a non-empty string (copied), or NULL
+ * @return 0, or BBO_EINVAL (also for an empty `store_id`), BBO_ENOMEM
+ */
+BBO_EXTERN int bbo_file_store_new_ex(bbo_store **out, const char *path, const unsigned char *key,
+                                     const char *store_id);
+
+/**
  * Load the stored token.
  * @param out  receives the token, or NULL when nothing is stored
- * @return 0, or BBO_EIO (unreadable, unsafe permissions), BBO_ECRYPTO
- *         (wrong key, tampered file, encrypted file without a key or plain
- *         file with one), BBO_EPROTOCOL (not a token), BBO_ENOMEM, or what
- *         a custom store returns
+ * @return 0, or BBO_EIO (unreadable, unsafe permissions, not a regular
+ *         file), BBO_ECRYPTO (wrong key, tampered file, a file of another
+ *         store, rolled back, encrypted file without a key or plain file
+ *         with one), BBO_EPROTOCOL (not a token), BBO_ENOMEM, or what a
+ *         custom store returns
  */
 BBO_EXTERN int bbo_store_load(bbo_store *store, bbo_token **out);
 
@@ -95,8 +130,21 @@ BBO_EXTERN int bbo_store_load(bbo_store *store, bbo_token **out);
 BBO_EXTERN int bbo_store_save(bbo_store *store, const bbo_token *token);
 
 /**
- * Forget the stored token (the file store deletes the file).
- * @return 0, or BBO_EIO, BBO_EINVAL (the store cannot clear)
+ * Forget the stored token (the file store deletes the file). A store that
+ * locks is cleared under its lock (waiting for it as a refresh does), so a
+ * refresh in flight in another process or on another host, which saves
+ * under that lock, cannot put its token back after the clear; the next
+ * session to lock finds the store empty and takes it as a logout.
+ *
+ * To log out a session, call bbo_session_logout instead: it also forgets
+ * the token in memory, waits for this session's refresh in flight, and
+ * never sends that refresh token again. Do not call bbo_store_clear on a
+ * store handed to a session, nor from a store callback (the lock is not
+ * reentrant).
+ *
+ * @return 0, or BBO_EIO, BBO_EINVAL (the store cannot clear), the lock's
+ *         errors (BBO_EBUSY: the lock stayed held elsewhere; nothing was
+ *         cleared), the unlock's errors (the token was cleared)
  */
 BBO_EXTERN int bbo_store_clear(bbo_store *store);
 

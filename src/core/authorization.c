@@ -103,7 +103,7 @@ int bbo_authorization_begin_ex(bbo_authorization **out, const bbo_consumer *cons
     if (flags & ~BBO_AUTHORIZATION_IMPLICIT)
         return bbo__error_set(BBO_EINVAL, "bbo_authorization_begin_ex: unknown flags");
     redirect = redirect_uri ? redirect_uri : consumer->callback_url;
-    if (redirect_uri && (error = bbo__url_check_endpoint(redirect_uri, "redirect_uri")) < 0)
+    if (redirect_uri && (error = bbo__url_check_callback(redirect_uri, "redirect_uri")) < 0)
         return error;
     if ((auth = bbo__calloc(1, sizeof(*auth))) == NULL)
         return bbo__error_oom();
@@ -174,6 +174,29 @@ static int callback_params(bbo_params *params, const char *callback, bool fragme
     return bbo__params_parse(params, start, (size_t)(end - start));
 }
 
+/* RFC 9207 (mix-up attacks): an answer names its server in `iss`. Two of
+ * them is a redirect put together by someone, refused whether or not an
+ * issuer is expected; with one expected, iss must be present and equal it
+ * (simple string comparison). BBO_ESTATE: like a foreign state, the
+ * redirect does not belong to this transaction, which stays open. */
+static int check_issuer(const bbo_authorization *auth, const bbo_params *params)
+{
+    size_t count;
+    const char *iss = bbo__params_get(params, "iss", &count);
+
+    if (count > 1)
+        return bbo__error_set(BBO_ESTATE, "callback has the iss parameter more than once");
+    if (!auth->issuer)
+        return BBO_OK;
+    if (!iss)
+        return bbo__error_set(BBO_ESTATE, "callback has no iss parameter, but the consumer "
+                                          "expects its issuer to send one (RFC 9207)");
+    if (strcmp(iss, auth->issuer) != 0)
+        return bbo__error_set(BBO_ESTATE, "callback comes from another server: its iss is not "
+                                          "the consumer's issuer (a mix-up attack?)");
+    return BBO_OK;
+}
+
 /* State first, then the server's error, as RFC 6749 10.12 asks: an error
  * redirect with a foreign or no state is an attack, not a denial, and must
  * not end the transaction. */
@@ -181,6 +204,7 @@ static int check_callback(bbo_authorization *auth, const bbo_params *params)
 {
     const char *state, *err, *desc;
     size_t state_count, err_count;
+    int error;
 
     if (auth->completed)
         return bbo__error_set(BBO_ESTATE, "this authorization was already completed; "
@@ -195,6 +219,8 @@ static int check_callback(bbo_authorization *auth, const bbo_params *params)
     if (!bbo__secure_streq(state, auth->state))
         return bbo__error_set(BBO_ESTATE, "callback state does not match this authorization "
                                           "(a forged or stale redirect)");
+    if ((error = check_issuer(auth, params)) < 0)
+        return error;
     if (err) {
         auth->completed = true;
         if (err_count > 1)
@@ -314,6 +340,7 @@ void bbo_authorization_free(bbo_authorization *auth)
     bbo__free(auth->redirect_uri);
     bbo__free(auth->consumer_key);
     bbo_scopes_free(auth->asked);
+    bbo__free(auth->issuer);
     bbo__free(auth);
 }
 
@@ -566,10 +593,13 @@ done:
     return error;
 }
 
-/* What an invalid_scope answer is explained with. */
+/* What an invalid_scope answer is explained with, and the issuer a
+ * callback's iss must name (RFC 9207). */
 static int remember_consumer(bbo_authorization *auth, const bbo_consumer *consumer)
 {
     auth->data_center = consumer->data_center;
+    if (consumer->issuer && (auth->issuer = bbo__strdup(consumer->issuer)) == NULL)
+        return bbo__error_oom();
     return bbo_scopes_dup(&auth->asked, consumer->scopes);
 }
 

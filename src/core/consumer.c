@@ -75,7 +75,7 @@ int bbo_consumer_set_callback_url(bbo_consumer *consumer, const char *url)
 
     if (!consumer)
         return bbo__error_set(BBO_EINVAL, "bbo_consumer_set_callback_url: NULL consumer");
-    if (url && (error = bbo__url_check_endpoint(url, "callback URL")) < 0)
+    if (url && (error = bbo__url_check_callback(url, "callback URL")) < 0)
         return error;
     return replace_string(&consumer->callback_url, url);
 }
@@ -178,6 +178,25 @@ int bbo_consumer_set_client_auth(bbo_consumer *consumer, int auth)
     return BBO_OK;
 }
 
+int bbo_consumer_set_issuer(bbo_consumer *consumer, const char *issuer)
+{
+    int error;
+
+    if (!consumer)
+        return bbo__error_set(BBO_EINVAL, "bbo_consumer_set_issuer: NULL consumer");
+    if (issuer && (error = bbo__url_check_endpoint(issuer, "issuer")) < 0)
+        return error;
+    if (issuer && strchr(issuer, '?'))
+        return bbo__error_set(BBO_EINVAL, "an issuer identifier may not have a query "
+                                          "(RFC 9207)");
+    return replace_string(&consumer->issuer, issuer);
+}
+
+const char *bbo_consumer_issuer(const bbo_consumer *c)
+{
+    return c ? c->issuer : NULL;
+}
+
 const char *bbo_consumer_key(const bbo_consumer *c)
 {
     return c ? c->key : NULL;
@@ -225,6 +244,7 @@ void bbo_consumer_free(bbo_consumer *consumer)
     bbo__free(consumer->authorize_url);
     bbo__free(consumer->token_url);
     bbo__free(consumer->api_base_url);
+    bbo__free(consumer->issuer);
     bbo__free(consumer);
 }
 
@@ -240,6 +260,7 @@ int bbo_consumer_dup(bbo_consumer **out, const bbo_consumer *consumer)
     copy->data_center = consumer->data_center;
     copy->client_auth = consumer->client_auth;
     if ((error = replace_string(&copy->callback_url, consumer->callback_url)) < 0 ||
+        (error = replace_string(&copy->issuer, consumer->issuer)) < 0 ||
         (error = bbo_consumer_set_scopes(copy, consumer->scopes)) < 0 ||
         (error = bbo_consumer_require_scopes(copy, consumer->required)) < 0 ||
         (error = set_all_endpoints(copy, consumer->authorize_url, consumer->token_url,

@@ -17,6 +17,7 @@ struct bbo_authorization {
     char *consumer_key;  /* the consumer it was begun for (bound into a seal) */
     bbo_scopes *asked;   /* the consumer's scopes, to explain invalid_scope */
     bool data_center;
+    char *issuer;        /* the consumer's expected iss (RFC 9207), or NULL */
 };
 
 #endif

@@ -18,6 +18,7 @@ struct bbo_consumer {
     bool data_center;
     bbo_client_auth client_auth;
     bbo_scopes *required; /* every grant must cover these; NULL: none */
+    char *issuer;        /* RFC 9207 issuer a callback's iss must equal, or NULL */
 };
 
 /*

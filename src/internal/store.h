@@ -15,6 +15,9 @@ int bbo__store_unlock(bbo_store *store);
  * to the blocking lock without one. 0 taken, BBO_EBUSY held elsewhere. */
 bool bbo__store_can_try_lock(const bbo_store *store);
 int bbo__store_try_lock(bbo_store *store);
+/* Clear with the store's lock already held (or a store that does not
+ * lock): what bbo_store_clear does inside the lock it takes. */
+int bbo__store_clear(bbo_store *store);
 
 /* Test hook of the file store: called between writing the temporary file
  * and renaming it over the token file (a kill -9 there must leave the old

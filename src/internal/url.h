@@ -27,6 +27,8 @@ bool bbo__url_is_loopback(const bbo_url *url);
 /* An endpoint the library will send secrets to: https, or http to a
  * loopback address; no fragment. BBO_EINVAL with a message otherwise. */
 int bbo__url_check_endpoint(const char *url, const char *what);
+/* A callback (redirect_uri): http or https to any host, no fragment. */
+int bbo__url_check_callback(const char *url, const char *what);
 
 /* Same scheme, host and port. */
 bool bbo__url_same_origin(const bbo_url *a, const bbo_url *b);

@@ -72,15 +72,37 @@ int bbo_store_save(bbo_store *store, const bbo_token *token)
     return store_result(store->cb.save(token, store->cb.payload), serial, "save");
 }
 
-int bbo_store_clear(bbo_store *store)
+int bbo__store_clear(bbo_store *store)
 {
     uint64_t serial = bbo__error_serial();
+
+    if (!store->cb.clear)
+        return bbo__error_set(BBO_EINVAL, "this token store cannot clear");
+    return store_result(store->cb.clear(store->cb.payload), serial, "clear");
+}
+
+/* Under the store's lock (when it locks): a refresh in flight elsewhere,
+ * which saves under that lock, cannot save after the clear. */
+int bbo_store_clear(bbo_store *store)
+{
+    int rc, unlocked;
 
     if (!store)
         return bbo__error_set(BBO_EINVAL, "bbo_store_clear: NULL argument");
     if (!store->cb.clear)
         return bbo__error_set(BBO_EINVAL, "this token store cannot clear");
-    return store_result(store->cb.clear(store->cb.payload), serial, "clear");
+    if ((rc = bbo__store_lock(store)) < 0)
+        return rc;
+    if ((rc = bbo__store_clear(store)) < 0) {
+        bbo_error kept = *bbo_error_last();
+
+        bbo__store_unlock(store);
+        return bbo__error_restore(&kept);
+    }
+    /* cleared; a lock that could not be released is still reported */
+    if ((unlocked = bbo__store_unlock(store)) < 0)
+        return unlocked;
+    return BBO_OK;
 }
 
 bool bbo__store_can_lock(const bbo_store *store)

@@ -7,9 +7,12 @@
  * its use, since an easy handle belongs to one thread at a time.
  */
 #include "internal/common.h"
+#include "internal/encode.h"
 #include "internal/transport_curl.h"
 #include "internal/url.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 
 #include <curl/curl.h>
@@ -30,7 +33,13 @@ typedef struct transfer {
     int error;         /* set by a callback that stopped the transfer */
     bool may_resend;   /* GET, HEAD: libcurl may send it again on its own */
     int sends;         /* requests libcurl started for this transfer */
+    size_t header_bytes; /* of every answer head, 1xx included */
 } transfer;
+
+/* An answer's head is a few KB; more is a hostile or broken server, told
+ * apart here (BBO_EPROTOCOL) before libcurl's own 300 KB limit reports a
+ * receive error. */
+#define HEADERS_MAX (256 * 1024)
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_status;
@@ -49,6 +58,12 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata)
     size_t len = size * count;
     int error;
 
+    if (len > HEADERS_MAX - t->header_bytes) {
+        t->error = bbo__error_set(BBO_EPROTOCOL, "the server's answer has more than %d KiB of "
+                                                 "headers", HEADERS_MAX / 1024);
+        return 0;
+    }
+    t->header_bytes += len;
     if ((error = bbo_http_response_add_header_line(t->resp, data, len)) < 0) {
         /* a line the server got wrong is its fault, not an invalid argument */
         t->error = error == BBO_EINVAL
@@ -157,6 +172,46 @@ static int allowed_protocol(const char *url, const char **protocol)
     return error;
 }
 
+/* The host of `url` as libcurl itself reads it (so that no spelling of an
+ * address parses one way here and another way there) is a loopback one:
+ * 127.0.0.0/8, ::1 (or ::ffff:127.x.y.z), localhost or a name under
+ * .localhost (which libcurl resolves to loopback itself). */
+static bool is_loopback_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool loopback = false;
+
+    if (!u)
+        return true; /* out of memory: no proxy is the safe side */
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+        char name[256];
+        size_t len = strlen(host);
+        unsigned char addr[16];
+
+        if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof(name)) {
+            memcpy(name, host + 1, len - 2);
+            name[len - 2] = '\0';
+            name[strcspn(name, "%")] = '\0'; /* a zone id */
+            loopback = inet_pton(AF_INET6, name, addr) == 1 &&
+                       (memcmp(addr, &in6addr_loopback, 16) == 0 ||
+                        (memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 &&
+                         addr[12] == 127));
+        } else if (len < sizeof(name)) {
+            memcpy(name, host, len + 1);
+            if (len && name[len - 1] == '.')
+                name[--len] = '\0';
+            loopback = (inet_pton(AF_INET, name, addr) == 1 && addr[0] == 127) ||
+                       bbo__strcasecmp(name, "localhost") == 0 ||
+                       (len > 10 && bbo__strcasecmp(name + len - 10, ".localhost") == 0);
+        }
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return loopback;
+}
+
 static bool is_tls_error(CURLcode rc)
 {
     switch (rc) {
@@ -212,9 +267,28 @@ static int transfer_error(CURL *easy, CURLcode rc, const transfer *t, const char
                               nothing_sent ? "before the request was sent"
                                            : "after the request was sent", why);
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return bbo__error_set(BBO_EINVAL, "protocol not allowed: %s", why);
+    case CURLE_WEIRD_SERVER_REPLY:
+        /* before anything was sent: a proxy scheme this libcurl lacks */
+        if (nothing_sent && rc == CURLE_UNSUPPORTED_PROTOCOL)
+            return bbo__error_set(BBO_EINVAL, "protocol not supported: %s", why);
+        /* the URL's scheme was checked before the transfer and redirects
+         * are not followed, so what libcurl refuses here is the answer
+         * ("Received HTTP/0.9 when not allowed": bytes that are not HTTP) */
+        return bbo__error_set(BBO_EPROTOCOL, "the server's answer is not HTTP: %s", why);
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+        return bbo__error_set(BBO_EPROTOCOL, "the server's answer is too large: %s", why);
+#endif
     case CURLE_OUT_OF_MEMORY:
-        return bbo__error_oom();
+        /* libcurl before 8.6 reports a header line over its 100 KB limit
+         * as out of memory. Once the request is out, that is what it is in
+         * practice: libcurl's own allocations are small, and ours fail
+         * through the callbacks (t->error above). */
+        if (nothing_sent)
+            return bbo__error_oom();
+        return bbo__error_set(BBO_EPROTOCOL, "libcurl refused the server's answer (a header "
+                                             "line over its limit of 100 KB, or no memory "
+                                             "left): %s", why);
     default:
         return bbo__error_set(BBO_ETRANSPORT, "transfer failed%s: %s",
                               nothing_sent ? "" : " after the request was sent", why);
@@ -322,7 +396,12 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req, trans
 #endif
          (!ct->ca_file || curl_easy_setopt(easy, CURLOPT_CAINFO, ct->ca_file) == CURLE_OK) &&
          (!ct->ca_dir || curl_easy_setopt(easy, CURLOPT_CAPATH, ct->ca_dir) == CURLE_OK) &&
-         (!ct->proxy || curl_easy_setopt(easy, CURLOPT_PROXY, ct->proxy) == CURLE_OK);
+         /* "" overrides both the configured proxy and http_proxy & co.:
+          * a loopback server is reached directly, never through a proxy
+          * that would see its Bearer token or Basic credentials */
+         (is_loopback_url(bbo_http_request_url(req))
+              ? curl_easy_setopt(easy, CURLOPT_PROXY, "") == CURLE_OK
+              : (!ct->proxy || curl_easy_setopt(easy, CURLOPT_PROXY, ct->proxy) == CURLE_OK));
     if (!ok)
         return bbo__error_set(BBO_ETRANSPORT, "libcurl refused an option (CA file, proxy or "
                                               "protocol not supported by this libcurl build)");
@@ -335,7 +414,7 @@ static int curl_send(const bbo_http_request *req, bbo_http_response *resp, void 
     struct curl_slist *headers = NULL;
     char errbuf[CURL_ERROR_SIZE];
     const char *method = bbo_http_request_method(req);
-    transfer t = { resp, BBO_OK, false, 0 };
+    transfer t = { resp, BBO_OK, false, 0, 0 };
     long status = 0;
     CURLcode rc;
     int error;

@@ -11,13 +11,7 @@
  */
 #include "internal/common.h"
 #include "internal/client.h"
-#include "internal/http.h"
 #include "internal/session.h"
-
-/* What a token answer needs (Bitbucket's are well under 2 KiB). */
-#define ANSWER_BODY_RESERVE (16 * 1024)
-#define ANSWER_HEADERS_RESERVE 64
-#define ANSWER_HEADER_BYTES_RESERVE (16 * 1024)
 
 static bool is_invalid_grant(int rc)
 {
@@ -42,9 +36,7 @@ static int reserve_answer(bbo_session *s)
 
         if ((rc = bbo_http_response_new(&s->answer)) < 0)
             return rc;
-        if ((rc = bbo__http_response_reserve(s->answer, ANSWER_BODY_RESERVE,
-                                             ANSWER_HEADERS_RESERVE,
-                                             ANSWER_HEADER_BYTES_RESERVE)) < 0) {
+        if ((rc = bbo__client_reserve_answer(s->answer)) < 0) {
             bbo__session_drop_answer(s);
             return rc;
         }
@@ -75,11 +67,13 @@ done:
     return rc;
 }
 
-/* Turn the pending answer into f->result. Out of memory keeps it pending. */
+/* Turn the pending answer into f->result, checked as the client checks
+ * its grants (invalid_scope explained, required scopes): BBO_ESCOPE still
+ * gives f->result. Out of memory keeps the answer pending. */
 static int finish_answer(bbo_session *s, bbo__flight *f)
 {
-    int rc = bbo_grant_parse_response(&f->result, s->answer, s->answer_sent_at,
-                                      s->answer_previous);
+    int rc = bbo__client_token_answer(s->client, s->answer, s->answer_sent_at,
+                                      s->answer_previous, true, &f->result);
 
     if (rc == BBO_ENOMEM)
         return rc;
@@ -101,15 +95,23 @@ static int fly(bbo_session *s, bbo__flight *f)
         goto done;
     if (!s->answer_pending && (rc = send_refresh(s, f)) < 0)
         goto done;
-    if ((rc = finish_answer(s, f)) < 0) {
+    if ((rc = finish_answer(s, f)) < 0 && !f->result) {
         if (is_invalid_grant(rc)) {
             bbo__sync_remember_dead(s, f->current);
             bbo__sync_forget(s, f);
         }
         goto done;
     }
-    /* persist before anyone sees the new token: the old refresh token is dead */
-    bbo__sync_save_result(s, f);
+    /* persist before anyone sees the new token: the old refresh token is
+     * dead, also when the new one lacks a required scope (BBO_ESCOPE) */
+    if (rc == BBO_OK) {
+        bbo__sync_save_result(s, f);
+    } else {
+        bbo_error escope = *bbo_error_last();
+
+        bbo__sync_save_result(s, f);
+        bbo__error_restore(&escope);
+    }
 done:
     bbo__sync_end(s, f);
     return rc;
@@ -133,7 +135,8 @@ static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *s
 /* Take the leader's outcome (with s->lock held). */
 static int land(bbo_session *s, bbo__flight *f, int rc, bool *notify)
 {
-    if (rc == BBO_OK && f->result) {
+    /* a token that lacks a required scope is the grant all the same */
+    if ((rc == BBO_OK || rc == BBO_ESCOPE) && f->result) {
         bbo__session_log_in(s, f->result);
         f->result = NULL;
         s->save_error = f->save_error;
@@ -216,8 +219,16 @@ int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
             bbo__sync_adopt_login(s);
     }
     rc = ensure_fresh(s, need, stale, &fresh);
-    if ((notify_rc = bbo__session_take_callbacks(s, fresh, &notice)) < 0)
+    if (rc == BBO_ESCOPE) {
+        /* the caller must hear of the scopes; the callbacks, if their copy
+         * fails, hear of the token on the next call */
+        bbo_error escope = *bbo_error_last();
+
+        if (bbo__session_take_callbacks(s, fresh, &notice) < 0)
+            bbo__error_restore(&escope);
+    } else if ((notify_rc = bbo__session_take_callbacks(s, fresh, &notice)) < 0) {
         rc = notify_rc;
+    }
     if (rc == BBO_OK && access_out &&
         (*access_out = bbo__strdup(bbo_token_access(s->token))) == NULL)
         rc = bbo__error_oom();

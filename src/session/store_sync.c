@@ -196,7 +196,7 @@ static int forget_dead(bbo_session *s, bool locked)
     if (!locked && (rc = bbo__store_lock(s->store)) < 0)
         return rc;
     if ((rc = bbo_store_load(s->store, &stored)) == BBO_OK && stored && is_dead(s, stored))
-        rc = bbo_store_clear(s->store);
+        rc = bbo__store_clear(s->store);
     bbo_token_free(stored);
     if (!locked)
         unlock_store(s);
@@ -213,7 +213,7 @@ void bbo__sync_forget(bbo_session *s, bbo__flight *f)
     /* read under this very lock: the store holds the rejected token (or a
      * token we refused to use), so clearing needs no allocation */
     if (f->locked && f->store_known)
-        rc = bbo_store_clear(s->store);
+        rc = bbo__store_clear(s->store);
     else
         rc = forget_dead(s, f->locked);
     s->forget_pending = rc < 0;
@@ -295,7 +295,7 @@ int bbo__sync_clear(bbo_session *s)
     if (!s->store)
         return BBO_OK;
     if ((rc = bbo__store_lock(s->store)) == BBO_OK) {
-        rc = bbo_store_clear(s->store);
+        rc = bbo__store_clear(s->store);
         unlock_store(s);
     }
     /* the token was remembered dead: later calls (and bbo_session_free)

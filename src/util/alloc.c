@@ -4,6 +4,7 @@
  */
 #include "internal/common.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #if defined(__SSE2__) && defined(__GNUC__)
@@ -12,8 +13,28 @@
 
 #include <mbedtls/platform_util.h>
 
-/* Room in front of each block for its size, keeping max alignment. */
+/* Room in front of each block for its size and the reserve it came from
+ * (NULL: the allocator), keeping max alignment. */
 #define HEADER_SIZE 16
+#define OWNER_OFFSET sizeof(size_t)
+
+_Static_assert(sizeof(size_t) + sizeof(void *) <= HEADER_SIZE, "block header too small");
+
+/* Room taken before an operation that must not fail later (see alloc.h).
+ * `refs`: one for the reserve itself until bbo__reserve_end, one per
+ * block handed out and not yet freed (those may be freed on any thread);
+ * the room goes back to the allocator at zero. */
+struct bbo__reserve {
+    unsigned char *base;
+    size_t size;
+    size_t used;              /* taken only by the thread it is active on */
+    atomic_size_t refs;
+    void (*release)(void *ptr, void *payload);
+    void *payload;
+    struct bbo__reserve *outer; /* the thread's reserve before this one */
+};
+
+static _Thread_local bbo__reserve *thread_reserve;
 
 static void *default_alloc(size_t size, void *payload)
 {
@@ -105,16 +126,49 @@ void bbo__wipe(void *ptr, size_t len)
 #endif
 }
 
+/* A block from the thread's active reserve, or NULL. */
+static unsigned char *reserve_take(size_t total, bbo__reserve **owner)
+{
+    bbo__reserve *r = thread_reserve;
+    size_t need;
+
+    if (!r || total > SIZE_MAX - 15)
+        return NULL;
+    need = (total + 15) & ~(size_t)15;
+    if (need > r->size - r->used)
+        return NULL;
+    r->used += need;
+    atomic_fetch_add(&r->refs, 1);
+    *owner = r;
+    return r->base + r->used - need;
+}
+
+static void reserve_unref(bbo__reserve *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        void (*release)(void *ptr, void *payload) = r->release;
+        void *payload = r->payload, *base = r->base;
+
+        /* every block was wiped when freed; the headers between them too */
+        bbo__wipe(base, r->used);
+        bbo__wipe(r, sizeof(*r));
+        release(base, payload);
+        release(r, payload);
+    }
+}
+
 void *bbo__malloc(size_t size)
 {
     unsigned char *block;
+    bbo__reserve *owner = NULL;
 
     if (size > SIZE_MAX - HEADER_SIZE)
         return NULL;
     block = allocator.alloc(size + HEADER_SIZE, allocator.payload);
-    if (!block)
+    if (!block && (block = reserve_take(size + HEADER_SIZE, &owner)) == NULL)
         return NULL;
     memcpy(block, &size, sizeof(size));
+    memcpy(block + OWNER_OFFSET, &owner, sizeof(owner));
     return block + HEADER_SIZE;
 }
 
@@ -140,12 +194,56 @@ static size_t block_size(const void *ptr)
 void bbo__free(void *ptr)
 {
     unsigned char *block;
+    bbo__reserve *owner;
 
     if (!ptr)
         return;
     block = (unsigned char *)ptr - HEADER_SIZE;
+    memcpy(&owner, block + OWNER_OFFSET, sizeof(owner));
     bbo__wipe(block, block_size(ptr) + HEADER_SIZE);
-    allocator.release(block, allocator.payload);
+    if (owner)
+        reserve_unref(owner);
+    else
+        allocator.release(block, allocator.payload);
+}
+
+int bbo__reserve_new(bbo__reserve **out, size_t size)
+{
+    bbo__reserve *r = allocator.alloc(sizeof(*r), allocator.payload);
+
+    if (!r)
+        return bbo__error_oom();
+    memset(r, 0, sizeof(*r));
+    if ((r->base = allocator.alloc(size, allocator.payload)) == NULL) {
+        allocator.release(r, allocator.payload);
+        return bbo__error_oom();
+    }
+    r->size = size;
+    atomic_init(&r->refs, 1);
+    r->release = allocator.release;
+    r->payload = allocator.payload;
+    *out = r;
+    return BBO_OK;
+}
+
+void bbo__reserve_activate(bbo__reserve *r)
+{
+    r->outer = thread_reserve;
+    thread_reserve = r;
+}
+
+void bbo__reserve_end(bbo__reserve *r)
+{
+    if (!r)
+        return;
+    if (thread_reserve == r)
+        thread_reserve = r->outer;
+    reserve_unref(r);
+}
+
+size_t bbo__reserve_used(const bbo__reserve *r)
+{
+    return r->used;
 }
 
 void *bbo__realloc(void *ptr, size_t size)

@@ -166,6 +166,22 @@ int bbo__url_check_endpoint(const char *url, const char *what)
     return error;
 }
 
+int bbo__url_check_callback(const char *url, const char *what)
+{
+    bbo_url parsed;
+    int error;
+
+    /* The browser, not bboauth, sends the code there, and PKCE makes a code
+     * seen in transit useless without the verifier; Bitbucket accepts plain
+     * http callbacks, which servers on their own host and port use. */
+    if ((error = bbo__url_parse(&parsed, url, what)) < 0)
+        return error;
+    if (strchr(url, '#'))
+        error = bbo__error_set(BBO_EINVAL, "%s may not have a fragment", what);
+    bbo__url_dispose(&parsed);
+    return error;
+}
+
 bool bbo__url_same_origin(const bbo_url *a, const bbo_url *b)
 {
     return strcmp(a->scheme, b->scheme) == 0 && strcmp(a->host, b->host) == 0 &&

@@ -55,6 +55,24 @@ static const char *sealed_seeds[] = {
     "r7RMTtkZ",
 };
 
+static const char *loopback_seeds[] = {
+    "GET /callback?code=abc&state=xyz HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nUser-Agent: x\r\n"
+    "Accept: text/html\r\nConnection: keep-alive\r\n\r\n",
+    "GET /L4unch-Path_x HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n",
+    "GET /favicon.ico HTTP/1.0\r\nhost:127.0.0.1:5000 \r\n\r\n",
+    "POST /callback HTTP/1.1\r\nHost: evil.example:5000\r\nHost: 127.0.0.1:5000\r\n\r\nbody",
+    "GET /callback?error=access_denied&state=s HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n",
+    "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+};
+
+static const char *store_file_seeds[] = {
+    "{\"access_token\":\"a\",\"token_type\":\"bearer\",\"expires_at\":1700007200,"
+    "\"obtained_at\":1700000000,\"scope\":\"account\",\"refresh_token\":\"r\"}",
+    "{\"access_token\":\"abc\",\"scopes\":\"repository\",\"expires_in\":3600}",
+    "BBOENC2",
+    "BBOENC1",
+};
+
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t next_random(void)
@@ -137,12 +155,14 @@ int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 5000;
 
-    printf("1..5\n");
+    printf("1..7\n");
     fflush(stdout);
     RUN("token", bbo_fuzz_token, token_seeds, iterations);
     RUN("callback", bbo_fuzz_callback, callback_seeds, iterations);
     RUN("response", bbo_fuzz_response, response_seeds, iterations);
     RUN("scopes", bbo_fuzz_scopes, scope_seeds, iterations);
     RUN("sealed", bbo_fuzz_sealed, sealed_seeds, iterations);
+    RUN("loopback", bbo_fuzz_loopback, loopback_seeds, iterations);
+    RUN("store_file", bbo_fuzz_store_file, store_file_seeds, iterations);
     return 0;
 }

@@ -9,6 +9,8 @@
 
 #include <bboauth.h>
 
+#include "internal/loopback.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,5 +154,45 @@ int bbo_fuzz_sealed(const uint8_t *data, size_t size)
     }
     bbo_authorization_free(auth);
     free(text);
+    return 0;
+}
+
+/* The loopback receiver's request head reader (src/io/loopback.c), on
+ * whatever a local process may send to the port. */
+int bbo_fuzz_loopback(const uint8_t *data, size_t size)
+{
+    static const bbo__lb_routes routes = { "127.0.0.1:5000", "/callback", "/L4unch-Path_x" };
+    const char *text = (const char *)data, *target = NULL;
+    size_t target_len = 0, i;
+    bool complete = false;
+    uint8_t *longer;
+    bbo__lb_route route = bbo__loopback_classify(&routes, text, size, &target, &target_len);
+
+    for (i = 0; i + 4 <= size && !complete; i++)
+        complete = memcmp(data + i, "\r\n\r\n", 4) == 0;
+    if ((route == BBO__LB_INCOMPLETE) == complete)
+        abort();
+    if (route == BBO__LB_CALLBACK &&
+        (target < text || target_len < 9 || target + target_len > text + size ||
+         memcmp(target, "/callback", 9) != 0 || (target_len > 9 && target[9] != '?') ||
+         memchr(target, '\0', target_len)))
+        abort();
+    /* what follows a complete head (a body, a pipelined request) changes
+     * nothing */
+    if (complete) {
+        const char *again_target = NULL;
+        size_t again_len = 0;
+
+        if ((longer = malloc(size + 5)) == NULL)
+            abort();
+        memcpy(longer, data, size);
+        memcpy(longer + size, "\r\n\r\nX", 5);
+        if (bbo__loopback_classify(&routes, (const char *)longer, size + 5, &again_target,
+                                   &again_len) != route ||
+            (route == BBO__LB_CALLBACK && (again_len != target_len ||
+                                           again_target - (const char *)longer != target - text)))
+            abort();
+        free(longer);
+    }
     return 0;
 }

@@ -10,5 +10,7 @@ int bbo_fuzz_callback(const uint8_t *data, size_t size);
 int bbo_fuzz_response(const uint8_t *data, size_t size);
 int bbo_fuzz_scopes(const uint8_t *data, size_t size);
 int bbo_fuzz_sealed(const uint8_t *data, size_t size);
+int bbo_fuzz_loopback(const uint8_t *data, size_t size);
+int bbo_fuzz_store_file(const uint8_t *data, size_t size);
 
 #endif

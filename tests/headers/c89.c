@@ -1,5 +1,7 @@
 /* The public headers must compile as C89 with -pedantic -Werror. */
 #include <bboauth.h>
+/* not in the umbrella header: libbboauth-pg is a library of its own */
+#include <bboauth/pg.h>
 
 int main(void)
 {

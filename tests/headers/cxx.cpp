@@ -1,5 +1,7 @@
 // The public headers must be includable from C++.
 #include <bboauth.h>
+// not in the umbrella header: libbboauth-pg is a library of its own
+#include <bboauth/pg.h>
 
 int main()
 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Python ctypes binding (examples/python/bboauth.py) against the mock.
+"""The Python ctypes binding (examples/python/bboauth/__init__.py) against the mock.
 
 Run under tests/mock/with_mock.py (BBMOCK_* variables) with BBOAUTH_LIBRARY
 naming the built libbboauth.so and examples/python on PYTHONPATH. Speaks
@@ -84,7 +84,9 @@ def login_with_loopback_and_browser():
         saved = os.dup(1)
         os.dup2(2, 1)
         try:
-            bboauth.browser_open(auth.url)
+            launch = lb.launch_url(auth)
+            assert auth.state not in launch and launch.startswith(f"http://127.0.0.1:{lb.port}/")
+            bboauth.browser_open(launch)
         finally:
             os.dup2(saved, 1)
             os.close(saved)

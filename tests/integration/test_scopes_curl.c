@@ -147,6 +147,31 @@ static void test_invalid_scope_token_endpoint(void **state)
     bbo_consumer_free(c);
 }
 
+/* A login through a consumer registered with Account: Read only (`plain`,
+ * requiring nothing), and a second consumer (`strict`) requiring Pull
+ * requests: Write as well. */
+static void login_lacking(bbo_consumer **plain, bbo_client **plain_client, bbo_consumer **strict,
+                          bbo_client **strict_client, bbo_token **tok)
+{
+    mock_reset();
+    mock_config("{\"consumer\": {\"scopes\": \"account\"}}");
+    *plain = consumer_with(NULL, NULL);
+    *plain_client = mock_client(*plain);
+    assert_rc(login(*plain, *plain_client, tok), BBO_OK);
+    *strict = consumer_with(NULL, "account pullrequest:write");
+    *strict_client = mock_client(*strict);
+}
+
+/* `kept` (after one refresh) refreshes again: the grant was not revoked. */
+static void assert_grant_alive(bbo_client *client, const bbo_token *kept)
+{
+    bbo_token *again = NULL;
+
+    assert_rc(bbo_client_refresh(client, kept, &again), BBO_OK);
+    assert_int_equal(mock_stat_long("grants.refresh_token"), 2);
+    bbo_token_free(again);
+}
+
 /* A grant without Pull requests: Write, refreshed by an app that requires
  * it: BBO_ESCOPE, and the rotated token comes back and still refreshes
  * (the grant is not lost, the old refresh token is dead). */
@@ -154,17 +179,10 @@ static void test_refresh_lacks_scope_keeps_grant(void **state)
 {
     bbo_consumer *plain, *strict;
     bbo_client *plain_client, *strict_client;
-    bbo_token *tok = NULL, *next = NULL, *again = NULL;
+    bbo_token *tok = NULL, *next = NULL;
 
     (void)state;
-    mock_reset();
-    mock_config("{\"consumer\": {\"scopes\": \"account\"}}");
-    plain = consumer_with(NULL, NULL);
-    plain_client = mock_client(plain);
-    assert_rc(login(plain, plain_client, &tok), BBO_OK);
-
-    strict = consumer_with(NULL, "account pullrequest:write");
-    strict_client = mock_client(strict);
+    login_lacking(&plain, &plain_client, &strict, &strict_client, &tok);
     assert_rc(bbo_client_refresh(strict_client, tok, &next), BBO_ESCOPE);
     assert_message_has("Pull requests: Write");
     assert_non_null(next);
@@ -172,11 +190,48 @@ static void test_refresh_lacks_scope_keeps_grant(void **state)
     assert_int_equal(mock_stat_long("grants.refresh_token"), 1);
 
     /* the kept token refreshes; the grant was not revoked */
-    assert_rc(bbo_client_refresh(plain_client, next, &again), BBO_OK);
-    assert_int_equal(mock_stat_long("grants.refresh_token"), 2);
-    bbo_token_free(again);
+    assert_grant_alive(plain_client, next);
     bbo_token_free(next);
     bbo_token_free(tok);
+    bbo_client_free(strict_client);
+    bbo_client_free(plain_client);
+    bbo_consumer_free(strict);
+    bbo_consumer_free(plain);
+}
+
+/* The same through a session: BBO_ESCOPE from bbo_session_access_token,
+ * the rotated token saved and served without a new request, the grant
+ * alive at the mock (its refresh token refreshes again). */
+static void test_session_refresh_lacks_scope_keeps_grant(void **state)
+{
+    bbo_consumer *plain, *strict;
+    bbo_client *plain_client, *strict_client;
+    bbo_session *session = NULL;
+    bbo_token *tok = NULL, *kept = NULL;
+    char *access = NULL;
+
+    (void)state;
+    login_lacking(&plain, &plain_client, &strict, &strict_client, &tok);
+    assert_rc(bbo_session_new(&session, strict_client, tok), BBO_OK);
+    /* every token is due */
+    assert_rc(bbo_session_set_refresh_margin(session, 86400), BBO_OK);
+    assert_rc(bbo_session_access_token(session, &access), BBO_ESCOPE);
+    assert_null(access);
+    assert_message_has("Pull requests: Write");
+    assert_int_equal(mock_stat_long("grants.refresh_token"), 1);
+
+    /* served while valid, without a request */
+    assert_rc(bbo_session_set_refresh_margin(session, 0), BBO_OK);
+    assert_rc(bbo_session_access_token(session, &access), BBO_OK);
+    assert_non_null(access);
+    bbo_free(access);
+    assert_int_equal(mock_stat_long("grants.refresh_token"), 1);
+
+    /* the kept token is the live grant */
+    assert_rc(bbo_session_token(session, &kept), BBO_OK);
+    assert_grant_alive(plain_client, kept);
+    bbo_token_free(kept);
+    bbo_session_free(session);
     bbo_client_free(strict_client);
     bbo_client_free(plain_client);
     bbo_consumer_free(strict);
@@ -226,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_invalid_scope_redirect),
         cmocka_unit_test(test_invalid_scope_token_endpoint),
         cmocka_unit_test(test_refresh_lacks_scope_keeps_grant),
+        cmocka_unit_test(test_session_refresh_lacks_scope_keeps_grant),
         cmocka_unit_test(test_sealed_login),
     };
 

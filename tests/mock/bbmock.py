@@ -19,6 +19,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import html
 import http.server
 import json
 import os
@@ -328,6 +329,7 @@ class Config:
     access_ttl: int = 7200
     token_length: int = 2600        # > 2,500: clients must not use fixed buffers
     deny: bool = False              # the user clicks "Deny" at authorize
+    consent: bool = False           # authorize shows a consent form (web app tests)
     idle_close_ms: Optional[int] = None
     consumer: Consumer = field(default_factory=Consumer)
 
@@ -399,6 +401,7 @@ class Bitbucket:
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.grant_counts = dict.fromkeys(GRANT_KINDS, 0)
         self.last_token_request = None
+        self._reset_web_locked()
 
     # -- routing
 
@@ -406,7 +409,8 @@ class Bitbucket:
         """Answer one request on the Bitbucket ports."""
         if request.path in AUTHORIZE_PATHS:
             methods = {"GET": lambda: self.authorize(
-                AUTHORIZE_PATHS[request.path], request.query)}
+                AUTHORIZE_PATHS[request.path], request.query),
+                       "POST": lambda: self.consent(request)}
         elif request.path in TOKEN_PATHS:
             methods = {"POST": lambda: self.token(request)}
         elif request.path == "/2.0/user":
@@ -418,6 +422,8 @@ class Bitbucket:
         elif request.path == "/rest/api/latest/application-properties":
             methods = {"GET": lambda: self._api(
                 request, DATA_CENTER, None, self._application_properties)}
+        elif (web := self._web_routes(request)) is not None:
+            methods = web
         else:
             return json_response(404, {"type": "error", "error": {
                 "message": f"Resource not found: {request.path}"}})
@@ -430,8 +436,9 @@ class Bitbucket:
 
     # -- authorize
 
-    def authorize(self, flavor, query):
-        """The authorization endpoint, auto-approving as a user would."""
+    def authorize(self, flavor, query, decision=None):
+        """The authorization endpoint: auto-approves as a user would, or
+        (consent mode, decision None) shows the consent form."""
         try:
             params = single_valued(
                 urllib.parse.parse_qsl(query, keep_blank_values=True))
@@ -440,11 +447,11 @@ class Bitbucket:
                                        "error_description": str(e)})
         with self.lock:
             try:
-                return self._authorize_locked(flavor, params)
+                return self._authorize_locked(flavor, params, decision)
             except Abort as abort:
                 return abort.response
 
-    def _authorize_locked(self, flavor, params):
+    def _authorize_locked(self, flavor, params, decision=None):
         consumer = self.config.consumer
         # Errors before the redirect target is trusted are shown to the
         # user, never redirected (RFC 6749 4.1.2.1).
@@ -497,7 +504,9 @@ class Bitbucket:
             return fail("invalid_request", "code_challenge_method must be S256")
         elif not PKCE_CHALLENGE.fullmatch(challenge):
             return fail("invalid_request", "Malformed code_challenge")
-        if self.config.deny:
+        if decision is None and self.config.consent:
+            return consent_page(flavor, params, consumer, scopes)
+        if self.config.deny or decision == "cancel":
             return fail("access_denied", "The user denied access to the application.")
 
         if implicit:
@@ -812,6 +821,128 @@ class Bitbucket:
                                    "displayName": "Bitbucket"},
                              [("X-AUSERNAME", USERNAME)])
 
+    # -- web app additions: pull requests and comments (see README.md)
+
+    def _reset_web_locked(self):
+        self.pullrequests = default_pullrequests()
+        self.comments = []
+
+    def _web_routes(self, request):
+        """The methods of a pull request path, or None when it is not one."""
+        match = PULLREQUESTS_PATH.fullmatch(request.path)
+        if match:
+            repo = f"{match['workspace']}/{match['slug']}"
+            return {"GET": lambda: self._api(
+                request, CLOUD, "pullrequest",
+                lambda r: self._pullrequest_page(r, repo))}
+        match = COMMENTS_PATH.fullmatch(request.path)
+        if match:
+            repo = f"{match['workspace']}/{match['slug']}"
+            number = int(match["id"])
+            return {"POST": lambda: self._api(
+                request, CLOUD, "pullrequest:write",
+                lambda r: self._post_comment(r, repo, number))}
+        return None
+
+    def _pullrequests_of(self, repo):
+        pulls = self.pullrequests.get(repo)
+        if pulls is None:
+            raise api_error(CLOUD, 404, f"Repository {repo} not found")
+        return pulls
+
+    def _pullrequest_page(self, request, repo):
+        """GET .../pullrequests: ?state= (repeatable, default OPEN), page, pagelen."""
+        pulls = self._pullrequests_of(repo)
+        query = urllib.parse.parse_qs(request.query)
+        states = [s.upper() for s in query.get("state", ["OPEN"])]
+        if any(s not in PULLREQUEST_STATES for s in states):
+            raise api_error(CLOUD, 400, "Invalid state; one of " + ", ".join(PULLREQUEST_STATES))
+        try:
+            page = int(query.get("page", ["1"])[0])
+            pagelen = int(query.get("pagelen", ["10"])[0])
+        except ValueError:
+            page = pagelen = 0
+        if page < 1 or not 1 <= pagelen <= 50:
+            raise api_error(CLOUD, 400, "Invalid page or pagelen")
+        chosen = [p for p in pulls if p["state"] in states]
+        first = (page - 1) * pagelen
+        if first >= len(chosen) and page > 1:
+            raise api_error(CLOUD, 404, "Invalid page")
+
+        def link(number):   # absolute, on the host the client used
+            return f"{request.base_url}{request.path}?" + urllib.parse.urlencode(
+                [("state", s) for s in states] + [("page", number), ("pagelen", pagelen)])
+
+        body = {"pagelen": pagelen, "page": page, "size": len(chosen),
+                "values": [pullrequest_json(repo, p) for p in chosen[first:first + pagelen]]}
+        if page > 1:
+            body["previous"] = link(page - 1)
+        if first + pagelen < len(chosen):
+            body["next"] = link(page + 1)
+        return json_response(200, body)
+
+    def _post_comment(self, request, repo, number):
+        """POST .../pullrequests/{id}/comments with {"content": {"raw": text}}."""
+        pull = next((p for p in self._pullrequests_of(repo) if p["id"] == number), None)
+        if pull is None:
+            raise api_error(CLOUD, 404, f"Pull request {number} not found")
+        try:
+            if media_type(request.headers.get("Content-Type")) != "application/json":
+                raise ValueError
+            raw = json.loads(request.body)["content"]["raw"]
+            if not isinstance(raw, str) or not raw.strip():
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise api_error(CLOUD, 400, 'Send JSON {"content": {"raw": "text"}}') from None
+        comment = {"id": 1000 + len(self.comments) + 1, "repo": repo,
+                   "pullrequest": number, "raw": raw, "user": USERNAME}
+        self.comments.append(comment)
+        pull["comment_count"] = pull.get("comment_count", 0) + 1
+        href = f"{request.base_url}{request.path.rstrip('/')}/{comment['id']}"
+        return json_response(201, {
+            "type": "pullrequest_comment", "id": comment["id"],
+            "content": {"raw": raw, "markup": "markdown", "html": ""},
+            "user": {"type": "user", "username": USERNAME, "display_name": "Bbo Tester"},
+            "pullrequest": {"type": "pullrequest", "id": number},
+            "links": {"self": {"href": href}}}, [("Location", href)])
+
+    def consent(self, request):
+        """POST to authorize: the consent form's answer (Grant access or Cancel)."""
+        try:
+            form = single_valued(urllib.parse.parse_qsl(
+                request.body.decode("ascii"), keep_blank_values=True))
+        except ValueError as e:
+            return text_response(400, f"Malformed consent form: {e}")
+        decision = form.get("decision")
+        if decision not in ("grant", "cancel") or "request" not in form:
+            return text_response(400, "Malformed consent form: decision and request needed")
+        return self.authorize(AUTHORIZE_PATHS[request.path], form["request"], decision)
+
+    def posted_comments(self, _payload):
+        """GET /comments (control): every comment posted, oldest first."""
+        with self.lock:
+            return {"comments": [dict(c) for c in self.comments]}
+
+    def set_pullrequests(self, payload):
+        """POST /pullrequests (control): {"repo": "ws/slug", "pullrequests":
+        [{"title", "state" (default OPEN), "author"}]} replaces a repository's."""
+        repo = _expect("repo", payload.get("repo"), str)
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+            raise BadControlRequest("repo must be WORKSPACE/SLUG")
+        pulls = []
+        for n, item in enumerate(_expect("pullrequests", payload.get("pullrequests"), list), 1):
+            if not isinstance(item, dict):
+                raise BadControlRequest("each pull request must be an object")
+            state = item.get("state", "OPEN")
+            if state not in PULLREQUEST_STATES:
+                raise BadControlRequest(f"bad state: {state!r}")
+            pulls.append({"id": n, "title": _expect("title", item.get("title"), str),
+                          "state": state,
+                          "author": _expect("author", item.get("author", "Bbo Tester"), str)})
+        with self.lock:
+            self.pullrequests[repo] = pulls
+        return {"ok": True, "count": len(pulls)}
+
     # -- faults and control API
 
     def count(self, counter):
@@ -847,7 +978,7 @@ class Bitbucket:
         with self.lock:
             config = dataclasses.replace(self.config)
             for key, value in payload.items():
-                if key in ("legacy_scopes", "deny"):
+                if key in ("legacy_scopes", "deny", "consent"):
                     _expect(key, value, bool)
                 elif key in ("access_ttl", "token_length"):
                     _expect(key, value, int, minimum=1)
@@ -908,12 +1039,99 @@ class Bitbucket:
         url = urllib.parse.urlsplit(_expect("url", payload.get("url"), str))
         if url.path not in AUTHORIZE_PATHS:
             raise BadControlRequest(f"not an authorization endpoint: {url.path}")
-        response = self.authorize(AUTHORIZE_PATHS[url.path], url.query)
+        decision = payload.get("decision")
+        if decision not in (None, "grant", "cancel"):
+            raise BadControlRequest("decision must be grant or cancel")
+        response = self.authorize(AUTHORIZE_PATHS[url.path], url.query, decision)
         result = {"status": response.status,
                   "location": dict(response.headers).get("Location")}
         if result["location"] is None:
             result.update(json.loads(response.body))
         return result
+
+
+# ------------------------------------------- web app additions (helpers)
+
+PULLREQUESTS_PATH = re.compile(
+    r"/2\.0/repositories/(?P<workspace>[^/]+)/(?P<slug>[^/]+)/pullrequests/?")
+COMMENTS_PATH = re.compile(
+    r"/2\.0/repositories/(?P<workspace>[^/]+)/(?P<slug>[^/]+)"
+    r"/pullrequests/(?P<id>[0-9]{1,9})/comments/?")
+PULLREQUEST_STATES = ("OPEN", "MERGED", "DECLINED", "SUPERSEDED")
+# What Bitbucket's consent page and consumer form call each scope.
+PERMISSION_NAMES = {
+    "email": "Account: Email", "account": "Account: Read",
+    "account:write": "Account: Write", "team": "Workspace membership: Read",
+    "team:write": "Workspace membership: Write", "project": "Projects: Read",
+    "project:admin": "Projects: Admin", "project:write": "Projects: Write",
+    "repository": "Repositories: Read", "repository:write": "Repositories: Write",
+    "repository:admin": "Repositories: Admin", "repository:delete": "Repositories: Delete",
+    "pullrequest": "Pull requests: Read", "pullrequest:write": "Pull requests: Write",
+    "issue": "Issues: Read", "issue:write": "Issues: Write", "wiki": "Wikis: Read and write",
+    "snippet": "Snippets: Read", "snippet:write": "Snippets: Write",
+    "webhook": "Webhooks: Read and write", "pipeline": "Pipelines: Read",
+    "pipeline:write": "Pipelines: Write", "pipeline:variable": "Pipelines: Edit variables",
+    "runner": "Runners: Read", "runner:write": "Runners: Write",
+}
+
+
+def default_pullrequests():
+    """bbo-tester/repo-01: 25 pull requests, 23 open (3 pages of 10); one
+    title full of HTML; repo-02: 2 open; the other repositories: none."""
+    repo01 = []
+    for n in range(1, 26):
+        title = f"Pull request {n}"
+        if n == 3:
+            title = 'Escape <b>this</b> & "that" <script>alert(1)</script>'
+        state = {24: "MERGED", 25: "DECLINED"}.get(n, "OPEN")
+        repo01.append({"id": n, "title": title, "state": state,
+                       "author": "Ann O'Tator" if n % 2 else "Bbo Tester"})
+    pulls = {f"{USERNAME}/repo-{n:02d}": [] for n in range(3, REPO_COUNT + 1)}
+    pulls[f"{USERNAME}/repo-01"] = repo01
+    pulls[f"{USERNAME}/repo-02"] = [
+        {"id": n, "title": f"Second repository, change {n}", "state": "OPEN",
+         "author": "Bbo Tester"} for n in (1, 2)]
+    return pulls
+
+
+def pullrequest_json(repo, pull):
+    page = f"https://bitbucket.org/{repo}/pull-requests/{pull['id']}"
+    return {"type": "pullrequest", "id": pull["id"], "title": pull["title"],
+            "state": pull["state"], "comment_count": pull.get("comment_count", 0),
+            "author": {"type": "user", "display_name": pull["author"]},
+            "source": {"branch": {"name": f"feature/{pull['id']}"}},
+            "destination": {"branch": {"name": "main"}},
+            "links": {"html": {"href": page}}}
+
+
+def consent_page(flavor, params, consumer, scopes):
+    """The consent form a real browser can use: Grant access or Cancel.
+
+    The form carries the authorization request back verbatim; the POST is
+    checked exactly as the GET was before anything is issued.
+    """
+    esc = html.escape
+    request = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+    path = next(p for p, f in AUTHORIZE_PATHS.items() if f == flavor)
+    items = "".join(f'<li class="permission">{esc(PERMISSION_NAMES.get(s, s))}</li>'
+                    for s in scopes) or "<li>(none)</li>"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Authorize access - bbmock</title>
+<style>body{{font-family:sans-serif;max-width:32em;margin:3em auto;color:#172b4d}}
+button{{font-size:1em;padding:.4em 1em;margin-right:.5em}}#grant{{background:#0052cc;color:#fff;border:0}}</style>
+</head><body>
+<h1 id="consent">Authorize <span id="client">{esc(consumer.key)}</span></h1>
+<p>This application (a mock Bitbucket consumer) would like to access your account
+<strong>{esc(USERNAME)}</strong> with these permissions:</p>
+<ul id="permissions">{items}</ul>
+<form method="post" action="{esc(path)}">
+<input type="hidden" name="request" value="{esc(request)}">
+<button type="submit" id="grant" name="decision" value="grant">Grant access</button>
+<button type="submit" id="cancel" name="decision" value="cancel">Cancel</button>
+</form></body></html>
+"""
+    return Response(200, page.encode(), "text/html; charset=utf-8",
+                    [("Cache-Control", "no-store"), ("X-Frame-Options", "DENY")])
 
 
 def _expect(key, value, types, minimum=None):
@@ -1127,7 +1345,9 @@ class ControlHandler(BaseHandler):
               ("POST", "/fault/clear"): Bitbucket.clear_faults,
               ("POST", "/expire"): Bitbucket.expire_tokens,
               ("POST", "/reset"): Bitbucket.reset,
-              ("POST", "/authorize"): Bitbucket.authorize_url}
+              ("POST", "/authorize"): Bitbucket.authorize_url,
+              ("GET", "/comments"): Bitbucket.posted_comments,
+              ("POST", "/pullrequests"): Bitbucket.set_pullrequests}
 
     def do_GET(self):
         request = self._read_request()

@@ -2,9 +2,10 @@
 """A stand-in for the user's browser in the demo and the tests.
 
 Used as BROWSER=tests/mock/fake_browser.py: bbo_browser_open() runs it with
-the authorization URL. It visits the URL (trusting the mock's CA from
-BBMOCK_CA), takes the 302 the mock answers with, and follows it to the
-loopback receiver, as a browser whose user clicked "Grant access" would.
+the authorization URL, or the loopback receiver's one-time launch URL that
+redirects to it. It visits the URL (trusting the mock's CA from
+BBMOCK_CA) and follows the redirects (at most 5) to the loopback receiver,
+as a browser whose user clicked "Grant access" would.
 It prints only paths and statuses, never the code or state."""
 import http.client
 import os
@@ -32,11 +33,13 @@ def main():
         print("usage: fake_browser.py URL", file=sys.stderr)
         return 2
     context = ssl.create_default_context(cafile=os.environ.get("BBMOCK_CA"))
-    status, location, _, path = get(sys.argv[1], context)
-    print(f"      browser: GET {path} -> {status}", flush=True)
-    if status != 302 or not location:
-        return 1
-    status, _, body, path = get(location, context)
+    url = sys.argv[1]
+    for _ in range(5):
+        status, location, body, path = get(url, context)
+        if status != 302 or not location:
+            break
+        print(f"      browser: GET {path} -> {status}", flush=True)
+        url = urllib.parse.urljoin(url, location)
     title = body.decode("utf-8", "replace").split("<title>")[-1].split("</title>")[0]
     print(f"      browser: GET {path} -> {status} ({title})", flush=True)
     return 0 if status == 200 else 1

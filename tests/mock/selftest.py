@@ -767,6 +767,122 @@ def with_mock_runner(m):
     expect_equal(result.returncode, 7, f"exit status ({result.stderr.decode()})")
 
 
+# ------------------------------------ web app additions (consent, pull requests)
+
+def consent_request(m, decision, params):
+    """POST the consent form's answer as a browser would: (status, Location)."""
+    body = urllib.parse.urlencode({"request": urllib.parse.urlencode(params),
+                                   "decision": decision})
+    status, headers, _ = m.request("POST", CLOUD_AUTHORIZE, body, {"Content-Type": FORM})
+    return status, headers.get("Location")
+
+
+@test
+def consent_form(m):
+    params = {"client_id": DEFAULT_KEY, "response_type": "code", "state": "a&b <c>",
+              "redirect_uri": REDIRECT}
+    query = urllib.parse.urlencode(params)
+    status, _, _ = m.request("GET", f"{CLOUD_AUTHORIZE}?{query}")
+    expect_equal(status, 302, "auto-approve stays the default")
+    m.control("/config", {"consent": True})
+    status, headers, body = m.request("GET", f"{CLOUD_AUTHORIZE}?{query}")
+    page = body.decode()
+    expect_equal((status, headers.get_content_type()), (200, "text/html"), "consent page")
+    for needle in ('id="grant"', 'id="cancel"', "Grant access", "Pull requests: Write",
+                   "Account: Read", 'method="post"'):
+        expect(needle in page, f"consent page lacks {needle}")
+    expect("<c>" not in page, "the state is escaped in the page")
+    status, location = consent_request(m, "grant", params)
+    answer = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    expect_equal((status, answer.get("state")), (302, "a&b <c>"), "grant")
+    expect(location.startswith(REDIRECT + "?") and "code" in answer, location)
+    status, location = consent_request(m, "cancel", params)
+    answer = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    expect_equal((status, answer.get("error"), answer.get("state")),
+                 (302, "access_denied", "a&b <c>"), "cancel")
+    # the POST is checked as the GET was: no redirect to a foreign URI
+    status, location = consent_request(m, "grant", {**params, "redirect_uri":
+                                                    "http://evil.example/callback"})
+    expect_equal((status, location), (400, None), "foreign redirect_uri")
+    status, location = consent_request(m, "maybe", params)
+    expect_equal(status, 400, "unknown decision")
+    # the control API can still decide for a test
+    url = f"{m.info['base']}{CLOUD_AUTHORIZE}?{query}"
+    result = m.control("/authorize", {"url": url, "decision": "cancel"})
+    expect("error=access_denied" in result["location"], result["location"])
+
+
+@test
+def consumer_with_fewer_scopes(m):
+    m.control("/config", {"consumer": {"scopes": "account pullrequest"}})
+    token = m.login()
+    expect_equal(token["scope"], "account pullrequest", "granted what the consumer has")
+    status, answer = m.authorize({"client_id": DEFAULT_KEY, "response_type": "code",
+                                  "scope": "account pullrequest:write"})
+    expect_equal(answer.get("error"), "invalid_scope", "more than the consumer's")
+
+
+def pullrequest_pages(m, token, path):
+    titles, pages = [], 0
+    while path:
+        status, _, page = m.api(path, token)
+        expect_equal(status, 200, f"page status ({page})")
+        titles += [(p["id"], p["title"]) for p in page["values"]]
+        pages += 1
+        path = page.get("next", "").replace(m.info["base"], "") or None
+    return titles, pages
+
+
+@test
+def pullrequests_and_comments(m):
+    token = m.login()["access_token"]
+    base = "/2.0/repositories/bbo-tester/repo-01/pullrequests"
+    titles, pages = pullrequest_pages(m, token, base)
+    expect_equal((len(titles), pages), (23, 3), "open pull requests and pages")
+    expect_equal([n for n, _ in titles], list(range(1, 24)), "ids")
+    expect("<script>" in titles[2][1], "the HTML title comes as it is")
+    titles, _ = pullrequest_pages(m, token, base + "?state=MERGED&state=DECLINED")
+    expect_equal([n for n, _ in titles], [24, 25], "other states")
+    status, _, answer = m.api("/2.0/repositories/bbo-tester/nothing/pullrequests", token)
+    expect_equal(status, 404, "unknown repository")
+    comments = base + "/2/comments"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    status, hdrs, body = m.request("POST", comments,
+                                   json.dumps({"content": {"raw": "Looks good <3"}}), headers)
+    expect_equal(status, 201, f"comment ({body})")
+    expect_equal(json.loads(body)["content"]["raw"], "Looks good <3", "answer")
+    status, _, _ = m.request("POST", comments, json.dumps({"content": {}}), headers)
+    expect_equal(status, 400, "no raw text")
+    status, _, _ = m.request("POST", base + "/99/comments",
+                             json.dumps({"content": {"raw": "x"}}), headers)
+    expect_equal(status, 404, "unknown pull request")
+    posted = m.control("/comments")["comments"]
+    expect_equal([(c["repo"], c["pullrequest"], c["raw"]) for c in posted],
+                 [("bbo-tester/repo-01", 2, "Looks good <3")], "control /comments")
+    m.control("/pullrequests", {"repo": "ws/new", "pullrequests": [{"title": "only"}]})
+    titles, _ = pullrequest_pages(m, token, "/2.0/repositories/ws/new/pullrequests")
+    expect_equal(titles, [(1, "only")], "a repository set by the control API")
+
+
+@test
+def pullrequest_scopes(m):
+    m.control("/config", {"consumer": {"scopes": "account repository"}})
+    token = m.login()["access_token"]
+    base = "/2.0/repositories/bbo-tester/repo-01/pullrequests"
+    status, headers, _ = m.api(base, token)
+    expect_equal((status, headers.get("X-Accepted-OAuth-Scopes")), (403, "pullrequest"),
+                 "listing needs pullrequest")
+    m.control("/config", {"consumer": {"scopes": "account pullrequest"}})
+    token = m.login()["access_token"]
+    expect_equal(m.api(base, token)[0], 200, "pullrequest lists")
+    status, headers, _ = m.request(
+        "POST", base + "/1/comments", json.dumps({"content": {"raw": "x"}}),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    expect_equal((status, headers.get("X-Accepted-OAuth-Scopes")),
+                 (403, "pullrequest:write"), "commenting needs pullrequest:write")
+    expect_equal(m.control("/comments")["comments"], [], "nothing posted")
+
+
 def no_secrets_in_log(m, log_path):
     with open(log_path, encoding="utf-8", errors="replace") as f:
         text = f.read()

@@ -18,6 +18,12 @@ forwarded to CMD.
     BBMOCK_KEY         the default consumer's key
     BBMOCK_SECRET      the default consumer's secret
 
+When BBO_TEST_WRAPPER is set (for example "valgrind --error-exitcode=99
+..."), it is put before CMD if CMD is a compiled program (an ELF file) under
+the directory BBO_TEST_WRAP_ROOT (the build directory; tests/valgrind.sh
+sets both): the test's own C program runs under valgrind, an interpreter
+(python3, bash) never does.
+
 start_mock() and stop_mock() are also used by selftest.py.
 """
 
@@ -25,6 +31,7 @@ import argparse
 import json
 import os
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -106,6 +113,22 @@ def mock_environment(info):
     }
 
 
+def wrapped(command):
+    """command, with BBO_TEST_WRAPPER before it when it is our C program."""
+    wrapper = shlex.split(os.environ.get("BBO_TEST_WRAPPER", ""))
+    root = os.path.realpath(os.environ.get("BBO_TEST_WRAP_ROOT", os.getcwd()))
+    real = os.path.realpath(shutil.which(command[0]) or command[0])
+    if not wrapper or not real.startswith(root + os.sep):
+        return command
+    try:
+        with open(real, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                return command
+    except OSError:
+        return command
+    return wrapper + command
+
+
 class Forwarder:
     """Signal handler: passes signals on to the command once it runs.
 
@@ -152,7 +175,7 @@ def main(argv):
                 return 128 + forwarder.received
             try:
                 forwarder.child = subprocess.Popen(
-                    command, env={**os.environ, **mock_environment(info)})
+                    wrapped(command), env={**os.environ, **mock_environment(info)})
             except OSError as e:
                 print(f"with_mock.py: cannot run {command[0]}: {e}", file=sys.stderr)
                 return 127

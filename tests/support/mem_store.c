@@ -56,6 +56,8 @@ int ms_clear(void *payload)
 {
     memstore *ms = payload;
 
+    if (ms->locking && !ms->locked)
+        ms->lock_violations++;
     ms->clears++;
     if (ms->clears_refused)
         return BBO_EIO;

@@ -2,7 +2,7 @@
  * An in-memory bbo_store for tests: counts loads, saves, clears and lock
  * calls, can fail saves, can play "another process" (a token that appears
  * in the store at the next lock), and checks that a locking store is only
- * read and written while locked.
+ * read, written and cleared while locked.
  * SPDX-License-Identifier: MIT
  */
 #ifndef BBO_MEM_STORE_H

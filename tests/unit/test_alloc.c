@@ -343,7 +343,9 @@ static void test_response_reserve(void **state)
     "\"refresh_token\":\"rt-2\",\"scope\":\"account\"}"
 #define REJECTED "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid refresh_token\"}"
 
-enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT, GRANT_LOGOUT };
+/* GRANT_ESCOPE: the app requires pullrequest:write, the refresh grants
+ * only account (BBO_ESCOPE, the new token is the grant all the same) */
+enum { GRANT_REFRESH, GRANT_INVALID, GRANT_ADOPT, GRANT_LOGOUT, GRANT_ESCOPE };
 
 typedef struct grant_env {
     char dir[64];
@@ -355,6 +357,28 @@ typedef struct grant_env {
     bbo_fake_clock clock;
     bbo_session *session;
 } grant_env;
+
+/* A consumer (requiring `required` when not NULL) and a client on `fake`
+ * and `clock`. */
+static void fake_client(bbo_consumer **consumer, bbo_client **client, bbo_fake *fake,
+                        bbo_fake_clock *clock, const char *required)
+{
+    bbo_transport t;
+
+    assert_rc(bbo_consumer_new(consumer, "key123", "secret456"), BBO_OK);
+    if (required) {
+        bbo_scopes *scopes = NULL;
+
+        assert_rc(bbo_scopes_parse(&scopes, required), BBO_OK);
+        assert_rc(bbo_consumer_require_scopes(*consumer, scopes), BBO_OK);
+        bbo_scopes_free(scopes);
+    }
+    assert_rc(bbo_client_new(client, *consumer), BBO_OK);
+    assert_rc(bbo_client_set_clock(*client, bbo_fake_clock_now, bbo_fake_clock_sleep, clock),
+              BBO_OK);
+    bbo_fake_transport(fake, &t);
+    assert_rc(bbo_client_set_transport(*client, &t), BBO_OK);
+}
 
 static bbo_store *grant_store(const grant_env *e)
 {
@@ -387,8 +411,6 @@ static void grant_save(const grant_env *e, bbo_token *tok)
 /* A session on the file store holding at-1 / rt-1, due for a refresh. */
 static void grant_open(grant_env *e, int scenario, const unsigned char *key)
 {
-    bbo_transport t;
-
     memset(e, 0, sizeof(*e));
     snprintf(e->dir, sizeof(e->dir), "/tmp/bbo-alloc-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
@@ -402,12 +424,8 @@ static void grant_open(grant_env *e, int scenario, const unsigned char *key)
     else
         bbo_fake_push_json(e->fake, 200, ROTATED);
     bbo_fake_set_repeat_last(e->fake, 1);
-    assert_rc(bbo_consumer_new(&e->consumer, "key123", "secret456"), BBO_OK);
-    assert_rc(bbo_client_new(&e->client, e->consumer), BBO_OK);
-    assert_rc(bbo_client_set_clock(e->client, bbo_fake_clock_now, bbo_fake_clock_sleep, &e->clock),
-              BBO_OK);
-    bbo_fake_transport(e->fake, &t);
-    assert_rc(bbo_client_set_transport(e->client, &t), BBO_OK);
+    fake_client(&e->consumer, &e->client, e->fake, &e->clock,
+                scenario == GRANT_ESCOPE ? "account pullrequest:write" : NULL);
     grant_save(e, make_token("at-1", "rt-1", T0 + 30, T0 - 3600));
     assert_rc(bbo_session_new(&e->session, e->client, NULL), BBO_OK);
     assert_rc(bbo_session_set_store(e->session, grant_store(e)), BBO_OK);
@@ -479,6 +497,17 @@ static void grant_check(grant_env *e, int scenario, int restart)
         assert_int_equal(grant_sends(e, "rt-1"), 1);
         return;
     }
+    if (scenario == GRANT_ESCOPE) {
+        /* the refresh that failed before sending is made now */
+        int rc = bbo_session_access_token(e->session, &access);
+
+        if (rc == BBO_ESCOPE)
+            assert_int_equal(bbo_error_code(bbo_error_last()), BBO_ESCOPE);
+        else
+            assert_rc(rc, BBO_OK);
+        bbo_free(access);
+        access = NULL;
+    }
     assert_rc(bbo_session_access_token(e->session, &access), BBO_OK);
     assert_string_equal(access, scenario == GRANT_ADOPT ? "at-p" : "at-2");
     bbo_free(access);
@@ -544,6 +573,15 @@ static void test_grant_refresh_survives(void **state)
     grant_torture(GRANT_REFRESH, grant_key, 0);
 }
 
+static void test_grant_lacking_scope_survives(void **state)
+{
+    (void)state;
+    grant_torture(GRANT_ESCOPE, NULL, 1);
+    grant_torture(GRANT_ESCOPE, NULL, 0);
+    grant_torture(GRANT_ESCOPE, grant_key, 1);
+    grant_torture(GRANT_ESCOPE, grant_key, 0);
+}
+
 static void test_grant_invalid_grant_forgotten(void **state)
 {
     (void)state;
@@ -605,6 +643,242 @@ static void test_wipe_exact(void **state)
     }
 }
 
+/* The reserve: refused allocations are served from it while it is active
+ * on the thread; its room goes back once its last block is freed. */
+static void test_reserve(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo__reserve *r = NULL, *inner = NULL;
+    char *a, *b, *c, *d;
+
+    (void)state;
+    assert_rc(bbo__reserve_new(&r, 4096), BBO_OK);
+    assert_int_equal(bbo_test_alloc_live(), base + 2);
+    bbo_test_alloc_fail_after(0);
+    assert_null(bbo__malloc(16)); /* not active yet */
+    bbo__reserve_activate(r);
+    a = bbo__strdup("from the reserve");
+    b = bbo__malloc(1000);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(bbo__malloc(4096)); /* more than is left */
+    assert_int_equal(bbo__reserve_used(r), 48 + 1024);
+    b = bbo__realloc(b, 2000);
+    assert_non_null(b);
+    bbo__free(b);
+    /* nested: the inner one first, then the outer one again */
+    bbo_test_alloc_fail_after(-1);
+    assert_rc(bbo__reserve_new(&inner, 64), BBO_OK);
+    bbo_test_alloc_fail_after(0);
+    bbo__reserve_activate(inner);
+    c = bbo__malloc(32);
+    assert_non_null(c);
+    assert_int_equal(bbo__reserve_used(inner), 48);
+    bbo__reserve_end(inner);
+    d = bbo__malloc(32);
+    assert_non_null(d);
+    assert_int_equal(bbo__reserve_used(r), 48 + 1024 + 2016 + 48);
+    bbo__reserve_end(r);
+    assert_null(bbo__malloc(16)); /* ended */
+    bbo_test_alloc_fail_after(-1);
+    /* blocks outlive the reserve's end; the room goes with the last one */
+    assert_string_equal(a, "from the reserve");
+    assert_int_equal(bbo_test_alloc_live(), base + 4);
+    bbo__free(c);
+    assert_int_equal(bbo_test_alloc_live(), base + 2);
+    bbo__free(a);
+    bbo__free(d);
+    assert_int_equal(bbo_test_alloc_live(), base);
+    /* an allocator that refuses the room: BBO_ENOMEM, nothing held */
+    bbo_test_alloc_fail_only(1);
+    assert_rc(bbo__reserve_new(&r, 4096), BBO_ENOMEM);
+    bbo_test_alloc_fail_after(-1);
+    assert_int_equal(bbo_test_alloc_live(), base);
+    bbo__reserve_end(NULL);
+}
+
+/* ---- bbo_client_refresh: the rotated token survives -------------------- */
+
+typedef struct refresh_env {
+    bbo_consumer *consumer;
+    bbo_client *client;
+    bbo_fake *fake;
+    bbo_fake_clock clock;
+} refresh_env;
+
+/* A client on the fake answering `answer`; `required`: scopes it requires. */
+static void refresh_open(refresh_env *e, const char *answer, const char *required)
+{
+    memset(e, 0, sizeof(*e));
+    e->clock.now = T0;
+    e->fake = bbo_fake_new();
+    bbo_fake_set_free_on_destroy(e->fake, 0);
+    bbo_fake_push_json(e->fake, 200, answer);
+    bbo_fake_set_repeat_last(e->fake, 1);
+    fake_client(&e->consumer, &e->client, e->fake, &e->clock, required);
+}
+
+static void refresh_close(refresh_env *e)
+{
+    bbo_client_free(e->client);
+    bbo_consumer_free(e->consumer);
+    bbo_fake_free(e->fake);
+}
+
+/* One bbo_client_refresh with allocation N failing (alone, or from N on):
+ * either nothing was sent, or the new token came back. Returns whether an
+ * allocation was refused. */
+static int refresh_run(int only, long n, const char *required, int expected)
+{
+    long base = bbo_test_alloc_live();
+    refresh_env e;
+    bbo_token *old, *tok = NULL;
+    int rc, refused;
+
+    refresh_open(&e, ROTATED, required);
+    old = make_token("at-1", "rt-1", T0 + 30, T0 - 3600);
+    if (only)
+        bbo_test_alloc_fail_only(n);
+    else
+        bbo_test_alloc_fail_after(n);
+    rc = bbo_client_refresh(e.client, old, &tok);
+    refused = bbo_test_alloc_failed();
+    bbo_test_alloc_fail_after(-1);
+    if (rc < 0 && bbo_error_code(bbo_error_last()) != rc)
+        fail_msg("allocation %ld: returned %d but bbo_error_last says %d (%s)", n, rc,
+                 bbo_error_code(bbo_error_last()), bbo_error_message(bbo_error_last()));
+    if (bbo_fake_request_count(e.fake) == 0) {
+        if (rc >= 0)
+            fail_msg("allocation %ld: nothing sent, yet %d", n, rc);
+        assert_null(tok);
+    } else {
+        assert_int_equal(bbo_fake_request_count(e.fake), 1);
+        if (rc != expected || !tok)
+            fail_msg("allocation %ld (%s): the refresh was sent, then %d (%s): the rotated "
+                     "token is lost",
+                     n, only ? "only" : "from on", rc, bbo_error_message(bbo_error_last()));
+        assert_string_equal(bbo_token_access(tok), "at-2");
+        assert_string_equal(bbo_token_refresh(tok), "rt-2");
+    }
+    bbo_token_free(tok);
+    bbo_token_free(old);
+    refresh_close(&e);
+    assert_int_equal(bbo_test_alloc_live(), base);
+    return refused;
+}
+
+static void refresh_torture(int only, const char *required, int expected)
+{
+    long n;
+
+    for (n = 0; refresh_run(only, n, required, expected); n++)
+        ;
+    assert_true(n > 3);
+}
+
+static void test_client_refresh_survives(void **state)
+{
+    (void)state;
+    refresh_torture(1, NULL, BBO_OK);
+    refresh_torture(0, NULL, BBO_OK);
+    /* a required scope is missing: BBO_ESCOPE, still with the token */
+    refresh_torture(1, "account pullrequest:write", BBO_ESCOPE);
+    refresh_torture(0, "account pullrequest:write", BBO_ESCOPE);
+}
+
+/* The send's hook: from here on, the allocator refuses everything. */
+static int refuse_from_send(bbo_fake *fake, size_t index, const bbo_http_request *req,
+                            bbo_http_response *resp, void *payload)
+{
+    (void)fake, (void)index, (void)req, (void)resp, (void)payload;
+    bbo_test_alloc_fail_after(0);
+    return 0;
+}
+
+/* `head`, then `prefix` N `suffix` for N = 0, 1, ... (N in base 62: the
+ * shortest distinct names) as long as the whole stays within 16 KiB, then
+ * `tail`. */
+static char *answer_of(const char *head, const char *prefix, const char *suffix,
+                       const char *tail)
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    size_t cap = 16 * 1024, len;
+    char *text = malloc(cap + 1);
+    int i;
+
+    assert_non_null(text);
+    len = (size_t)snprintf(text, cap, "%s", head);
+    for (i = 0;; i++) {
+        char piece[64], name[8];
+        size_t add, k = sizeof(name) - 1;
+        int v = i;
+
+        name[k] = '\0';
+        do {
+            name[--k] = digits[v % 62];
+            v /= 62;
+        } while (v);
+        add = (size_t)snprintf(piece, sizeof(piece), "%s%s%s", prefix, name + k, suffix);
+
+        if (len + add + strlen(tail) > cap)
+            break;
+        memcpy(text + len, piece, add);
+        len += add;
+    }
+    memcpy(text + len, tail, strlen(tail) + 1);
+    return text;
+}
+
+#define TOKEN_HEAD                                                                                \
+    "{\"access_token\":\"at-2\",\"token_type\":\"bearer\",\"expires_in\":7200,"                \
+    "\"refresh_token\":\"rt-2\""
+
+/* Answers of up to 16 KiB, however they are built, are parsed from the
+ * reserve alone once the request has left. */
+static void test_client_refresh_16k_from_reserve(void **state)
+{
+    char *answers[7];
+    size_t i;
+
+    (void)state;
+    /* a long access token */
+    answers[0] = answer_of("{\"token_type\":\"bearer\",\"expires_in\":7200,"
+                           "\"refresh_token\":\"rt-2\",\"access_token\":\"at-2",
+                           "x", "", "\"}");
+    /* thousands of scopes, the shortest and longer ones */
+    answers[1] = answer_of(TOKEN_HEAD ",\"scope\":\"a", " ", "", "\"}");
+    answers[2] = answer_of(TOKEN_HEAD ",\"scope\":\"a", " repository:write:", "", "\"}");
+    /* thousands of unknown fields */
+    answers[3] = answer_of(TOKEN_HEAD, ",\"k", "\":0", "}");
+    /* a long array, nested objects, escapes */
+    answers[4] = answer_of(TOKEN_HEAD ",\"a\":[0", ",\"", "\"", "]}");
+    answers[5] = answer_of(TOKEN_HEAD ",\"o\":{\"x\":0", ",\"k", "\":{}", "}}");
+    answers[6] = answer_of(TOKEN_HEAD, ",\"u", "\":\"\\u00e9\\ud83d\\ude00\"", "}");
+    for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        long base = bbo_test_alloc_live();
+        refresh_env e;
+        bbo_token *old = make_token("at-1", "rt-1", T0 + 30, T0 - 3600), *tok = NULL;
+        int rc;
+
+        assert_true(strlen(answers[i]) <= 16 * 1024);
+        refresh_open(&e, answers[i], NULL);
+        bbo_fake_set_hook(e.fake, refuse_from_send, NULL);
+        rc = bbo_client_refresh(e.client, old, &tok);
+        bbo_test_alloc_fail_after(-1);
+        if (rc != BBO_OK)
+            fail_msg("answer %zu (%zu bytes): %d (%s)", i, strlen(answers[i]), rc,
+                     bbo_error_message(bbo_error_last()));
+        assert_int_equal(bbo_fake_request_count(e.fake), 1);
+        assert_string_equal(bbo_token_refresh(tok), "rt-2");
+        bbo_token_free(tok);
+        bbo_token_free(old);
+        refresh_close(&e);
+        assert_int_equal(bbo_test_alloc_live(), base);
+        free(answers[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,9 +891,13 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_response_reserve),
         cmocka_unit_test(test_grant_refresh_survives),
+        cmocka_unit_test(test_grant_lacking_scope_survives),
         cmocka_unit_test(test_grant_invalid_grant_forgotten),
         cmocka_unit_test(test_grant_adopted_from_store),
         cmocka_unit_test(test_grant_logout_needs_no_memory),
+        cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_client_refresh_survives),
+        cmocka_unit_test(test_client_refresh_16k_from_reserve),
     };
 
     bbo_test_alloc_install();

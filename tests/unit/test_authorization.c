@@ -415,6 +415,23 @@ static void test_begin_ex_redirect_override(void **state)
     assert_int_equal(bbo_test_alloc_live(), 0);
 }
 
+/* A server's own host and port over plain http: only the browser goes there. */
+static void test_begin_server_http_callback(void **state)
+{
+    bbo_consumer *c = new_consumer("key123", NULL, NULL);
+    bbo_authorization *a = NULL;
+
+    (void)state;
+    assert_int_equal(bbo_authorization_begin_ex(&a, c, "http://review.example.com:3001/callback", 0),
+                     BBO_OK);
+    assert_string_equal(bbo_authorization_redirect_uri(a), "http://review.example.com:3001/callback");
+    assert_param(bbo_authorization_url(a), "redirect_uri",
+                 "http%3A%2F%2Freview.example.com%3A3001%2Fcallback");
+    bbo_authorization_free(a);
+    bbo_consumer_free(c);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
 static void test_begin_invalid(void **state)
 {
     bbo_consumer *c = new_consumer("key123", NULL, NULL);
@@ -423,7 +440,7 @@ static void test_begin_invalid(void **state)
     (void)state;
     assert_int_equal(bbo_authorization_begin(NULL, c), BBO_EINVAL);
     assert_int_equal(bbo_authorization_begin(&a, NULL), BBO_EINVAL);
-    assert_int_equal(bbo_authorization_begin_ex(&a, c, "http://app.example.com/cb", 0),
+    assert_int_equal(bbo_authorization_begin_ex(&a, c, "ftp://app.example.com/cb", 0),
                      BBO_EINVAL);
     assert_int_equal(bbo_authorization_begin_ex(&a, c, "https://app.example.com/cb#f", 0),
                      BBO_EINVAL);
@@ -598,6 +615,77 @@ static void test_complete_state_missing_or_repeated(void **state)
     assert_int_equal(complete_fmt(a, &code, "code=" CODE "&state={S}"), BBO_OK);
     bbo_free(code);
     bbo_authorization_free(a);
+    bbo_consumer_free(c);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
+/* RFC 9207: iss twice is refused always; without an expected issuer a
+ * single iss is not looked at. */
+static void test_complete_iss_without_issuer(void **state)
+{
+    bbo_consumer *c = new_consumer("key123", CALLBACK, NULL);
+    bbo_authorization *a = begin(c);
+    char *code = NULL;
+
+    (void)state;
+    assert_complete_fails(a, "code=" CODE "&state={S}&iss=https%3A%2F%2Fa&iss=https%3A%2F%2Fb",
+                          BBO_ESTATE);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "iss"));
+    assert_complete_fails(a, "iss=x&code=" CODE "&state={S}&iss=x", BBO_ESTATE);
+    assert_complete_fails(a, "iss=x&error=access_denied&state={S}&iss=x", BBO_ESTATE);
+    assert_false(a->completed);
+    assert_int_equal(complete_fmt(a, &code, "code=" CODE "&state={S}&iss=https%3A%2F%2Fany"),
+                     BBO_OK);
+    bbo_free(code);
+    bbo_authorization_free(a);
+    a = begin(c);
+    assert_int_equal(complete_fmt(a, &code, "code=" CODE "&state={S}"), BBO_OK);
+    bbo_free(code);
+    bbo_authorization_free(a);
+    bbo_consumer_free(c);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
+/* With an expected issuer, iss must be there and equal it. */
+static void test_complete_iss_expected(void **state)
+{
+    bbo_consumer *c = new_consumer("key123", CALLBACK, NULL), *copy = NULL;
+    bbo_authorization *a;
+    char *code = NULL;
+
+    (void)state;
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com"), BBO_OK);
+    a = begin(c);
+    /* the consumer may change or go: the transaction keeps its issuer */
+    assert_int_equal(bbo_consumer_set_issuer(c, NULL), BBO_OK);
+    assert_complete_fails(a, "code=" CODE "&state={S}&iss=https%3A%2F%2Fevil.example", BBO_ESTATE);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "another server"));
+    assert_complete_fails(a, "code=" CODE "&state={S}&iss=https%3A%2F%2Fbitbucket.example.com%2F",
+                          BBO_ESTATE);
+    assert_complete_fails(a, "code=" CODE "&state={S}&iss=HTTPS%3A%2F%2Fbitbucket.example.com",
+                          BBO_ESTATE);
+    assert_complete_fails(a, "code=" CODE "&state={S}&iss=", BBO_ESTATE);
+    assert_complete_fails(a, "code=" CODE "&state={S}", BBO_ESTATE);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "no iss"));
+    /* a foreign server's error does not end the transaction either */
+    assert_complete_fails(a, "error=access_denied&state={S}&iss=https%3A%2F%2Fevil.example",
+                          BBO_ESTATE);
+    assert_false(a->completed);
+    assert_int_equal(
+        complete_fmt(a, &code, "code=" CODE "&state={S}&iss=https%3A%2F%2Fbitbucket.example.com"),
+        BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    bbo_authorization_free(a);
+
+    /* bbo_consumer_dup keeps the issuer */
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com"), BBO_OK);
+    assert_int_equal(bbo_consumer_dup(&copy, c), BBO_OK);
+    assert_string_equal(bbo_consumer_issuer(copy), "https://bitbucket.example.com");
+    a = begin(copy);
+    assert_complete_fails(a, "code=" CODE "&state={S}&iss=https%3A%2F%2Fevil.example", BBO_ESTATE);
+    bbo_authorization_free(a);
+    bbo_consumer_free(copy);
     bbo_consumer_free(c);
     assert_int_equal(bbo_test_alloc_live(), 0);
 }
@@ -1047,10 +1135,62 @@ static void test_oom(void **state)
     assert_int_equal(bbo_test_alloc_live(), 0);
 }
 
+/* Allocation failures with an expected issuer. */
+static void test_iss_oom(void **state)
+{
+    torture_ctx ctx;
+
+    (void)state;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.consumer = new_consumer("key123", CALLBACK, NULL);
+    assert_int_equal(bbo_consumer_set_issuer(ctx.consumer, "https://bitbucket.example.com"),
+                     BBO_OK);
+    bbo_test_oom_torture(op_begin, cleanup_auth, &ctx);
+    ctx.auth = begin(ctx.consumer);
+    snprintf(ctx.callback, sizeof(ctx.callback),
+             CALLBACK "?code=a%%2Fb+c&state=%s&iss=https%%3A%%2F%%2Fbitbucket.example.com",
+             bbo_authorization_state(ctx.auth));
+    bbo_test_oom_torture(op_complete, cleanup_code, &ctx);
+    bbo_authorization_free(ctx.auth);
+    bbo_consumer_free(ctx.consumer);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
+/* A login sealed and unsealed (another worker) still checks iss: the
+ * unsealing consumer's issuer applies. */
+static void test_iss_after_unseal(void **state)
+{
+    static const unsigned char key[32] = "a key of exactly thirty-two byte";
+    bbo_consumer *c = new_consumer("key123", CALLBACK, NULL);
+    bbo_authorization *a, *b = NULL;
+    char *sealed = NULL, *code = NULL;
+
+    (void)state;
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com"), BBO_OK);
+    a = begin(c);
+    assert_int_equal(bbo_authorization_seal(a, key, NOW, &sealed), BBO_OK);
+    assert_int_equal(bbo_authorization_unseal(&b, c, key, sealed, NOW + 5), BBO_OK);
+    assert_complete_fails(b, "code=" CODE "&state={S}&iss=https%3A%2F%2Fevil.example", BBO_ESTATE);
+    assert_complete_fails(b, "code=" CODE "&state={S}&iss=x&iss=x", BBO_ESTATE);
+    assert_int_equal(
+        complete_fmt(b, &code, "code=" CODE "&state={S}&iss=https%3A%2F%2Fbitbucket.example.com"),
+        BBO_OK);
+    bbo_free(code);
+    bbo_free(sealed);
+    bbo_authorization_free(b);
+    bbo_authorization_free(a);
+    bbo_consumer_free(c);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pkce_rfc7636),
+        cmocka_unit_test(test_complete_iss_without_issuer),
+        cmocka_unit_test(test_complete_iss_expected),
+        cmocka_unit_test(test_iss_oom),
+        cmocka_unit_test(test_iss_after_unseal),
         cmocka_unit_test(test_pkce_bounds),
         cmocka_unit_test(test_pkce_bad_characters),
         cmocka_unit_test(test_begin_url),
@@ -1062,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_begin_data_center),
         cmocka_unit_test(test_begin_consumer_may_be_freed),
         cmocka_unit_test(test_begin_ex_redirect_override),
+        cmocka_unit_test(test_begin_server_http_callback),
         cmocka_unit_test(test_begin_invalid),
         cmocka_unit_test(test_begin_implicit),
         cmocka_unit_test(test_complete_forms),

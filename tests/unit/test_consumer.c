@@ -349,9 +349,15 @@ static void test_callback_url(void **state)
                      BBO_OK);
     assert_string_equal(bbo_consumer_callback_url(c), "https://app.example.com/cb?app=1");
 
+    /* a server's own host and port over plain http (Bitbucket accepts it) */
+    assert_int_equal(bbo_consumer_set_callback_url(c, "http://review.example.com:3001/callback"),
+                     BBO_OK);
+    assert_string_equal(bbo_consumer_callback_url(c), "http://review.example.com:3001/callback");
+    assert_int_equal(bbo_consumer_set_callback_url(c, "http://localhost/cb"), BBO_OK);
+    assert_int_equal(bbo_consumer_set_callback_url(c, "https://app.example.com/cb?app=1"),
+                     BBO_OK);
+
     /* refused ones keep the previous value */
-    assert_int_equal(bbo_consumer_set_callback_url(c, "http://localhost/cb"), BBO_EINVAL);
-    assert_int_equal(bbo_consumer_set_callback_url(c, "http://app.example.com/cb"), BBO_EINVAL);
     assert_int_equal(bbo_consumer_set_callback_url(c, "https://app.example.com/cb#x"),
                      BBO_EINVAL);
     assert_int_equal(bbo_consumer_set_callback_url(c, "https://u@app.example.com/cb"),
@@ -514,6 +520,46 @@ static void test_oom(void **state)
     assert_int_equal(bbo_test_alloc_live(), 0);
 }
 
+/* RFC 9207: the issuer a callback's iss must name. */
+static void test_issuer(void **state)
+{
+    bbo_consumer *c = new_consumer(), *copy = NULL;
+    long live;
+
+    (void)state;
+    assert_null(bbo_consumer_issuer(c));
+    assert_null(bbo_consumer_issuer(NULL));
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com"), BBO_OK);
+    assert_string_equal(bbo_consumer_issuer(c), "https://bitbucket.example.com");
+    assert_int_equal(bbo_consumer_set_issuer(c, "http://127.0.0.1:8990/bb"), BBO_OK);
+    assert_string_equal(bbo_consumer_issuer(c), "http://127.0.0.1:8990/bb");
+    /* refused ones keep the previous value */
+    assert_int_equal(bbo_consumer_set_issuer(c, "http://bitbucket.example.com"), BBO_EINVAL);
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com?x=1"), BBO_EINVAL);
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com#x"), BBO_EINVAL);
+    assert_int_equal(bbo_consumer_set_issuer(c, "bitbucket"), BBO_EINVAL);
+    assert_int_equal(bbo_consumer_set_issuer(c, ""), BBO_EINVAL);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EINVAL);
+    assert_string_equal(bbo_consumer_issuer(c), "http://127.0.0.1:8990/bb");
+    assert_int_equal(bbo_consumer_set_issuer(NULL, "https://x.example"), BBO_EINVAL);
+    /* copied by dup */
+    assert_int_equal(bbo_consumer_dup(&copy, c), BBO_OK);
+    assert_string_equal(bbo_consumer_issuer(copy), "http://127.0.0.1:8990/bb");
+    bbo_consumer_free(copy);
+    /* NULL removes it */
+    assert_int_equal(bbo_consumer_set_issuer(c, NULL), BBO_OK);
+    assert_null(bbo_consumer_issuer(c));
+    /* no memory: nothing changes */
+    live = bbo_test_alloc_live();
+    bbo_test_alloc_fail_after(0);
+    assert_int_equal(bbo_consumer_set_issuer(c, "https://bitbucket.example.com"), BBO_ENOMEM);
+    bbo_test_alloc_fail_after(-1);
+    assert_null(bbo_consumer_issuer(c));
+    assert_int_equal(bbo_test_alloc_live(), live);
+    bbo_consumer_free(c);
+    assert_int_equal(bbo_test_alloc_live(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_set_scopes),
         cmocka_unit_test(test_client_auth),
         cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_issuer),
     };
 
     bbo_test_alloc_install();

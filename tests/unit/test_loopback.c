@@ -7,8 +7,10 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
+#include "internal/loopback.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,7 +32,7 @@ extern char **environ;
 #define CODE "c0de-Zq7xW9-unique"
 #define WAIT_MS 10000
 #define RESPONSE_MAX 8192
-#define MAX_STEPS 8
+#define MAX_STEPS 12
 
 /* ------------------------------------------------------------------------
  * Process state: live blocks and open descriptors must come back.
@@ -278,9 +280,9 @@ static step *browser_get(browser *b, int kind, const char *target)
 {
     char request[2048];
     int n = snprintf(request, sizeof(request),
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: bbo-test/1.0\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: bbo-test/1.0\r\n"
                      "Accept: text/html\r\nConnection: keep-alive\r\n\r\n",
-                     target, b->port);
+                     target, b->family == AF_INET6 ? "[::1]" : "127.0.0.1", b->port);
 
     assert_true(n > 0 && (size_t)n < sizeof(request));
     return browser_add(b, kind, request, (size_t)n);
@@ -942,8 +944,8 @@ static step *add_padded(browser *b, const fixture *f, size_t total)
     char head[256];
     char *request;
     int n = snprintf(head, sizeof(head),
-                     "GET /callback?code=%s&state=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ",
-                     CODE, f->state);
+                     "GET /callback?code=%s&state=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "X-Pad: ", CODE, f->state, b->port);
     step *s;
 
     assert_true(n > 0 && (size_t)n + 4 < total);
@@ -1087,6 +1089,605 @@ static void test_wait_oom(void **unused)
         fixture_close(&f);
     }
     fail_msg("the wait never succeeded");
+}
+
+/* ------------------------------------------------------------------------
+ * Connections that must not hold up the redirect: idle ones, a flood, and
+ * a page of another site (DNS rebinding).
+ */
+
+/* Other local processes' connections, from a thread of their own. */
+typedef struct {
+    int family;
+    int port;
+    int total;         /* connections to open in all (-1: until stopped) */
+    int pause_ms;      /* between two */
+    int held[64];      /* the newest ones are kept open; older ones closed */
+    int opened;        /* read by the browser thread */
+    int stop;
+    pthread_mutex_t lock;
+    pthread_t thread;
+} flood;
+
+static int flood_opened(flood *fl)
+{
+    int n;
+
+    pthread_mutex_lock(&fl->lock);
+    n = fl->opened;
+    pthread_mutex_unlock(&fl->lock);
+    return n;
+}
+
+static void *flood_main(void *arg)
+{
+    flood *fl = arg;
+    browser conn_maker;
+    int i;
+
+    browser_init(&conn_maker, fl->family, fl->port);
+    for (i = 0; fl->total < 0 || i < fl->total; i++) {
+        int fd, *slot = &fl->held[i % 64];
+
+        pthread_mutex_lock(&fl->lock);
+        if (fl->stop) {
+            pthread_mutex_unlock(&fl->lock);
+            break;
+        }
+        pthread_mutex_unlock(&fl->lock);
+        if (*slot > 0)
+            close(*slot);
+        fd = browser_connect(&conn_maker); /* and then say nothing */
+        *slot = fd > 0 ? fd : 0;
+        pthread_mutex_lock(&fl->lock);
+        fl->opened++;
+        pthread_mutex_unlock(&fl->lock);
+        if (fl->pause_ms)
+            sleep_ms(fl->pause_ms);
+    }
+    return NULL;
+}
+
+static void flood_start(flood *fl, int port, int total, int pause_ms)
+{
+    memset(fl, 0, sizeof(*fl));
+    fl->family = AF_INET;
+    fl->port = port;
+    fl->total = total;
+    fl->pause_ms = pause_ms;
+    assert_int_equal(pthread_mutex_init(&fl->lock, NULL), 0);
+    assert_int_equal(pthread_create(&fl->thread, NULL, flood_main, fl), 0);
+}
+
+static void flood_finish(flood *fl)
+{
+    int i;
+
+    pthread_mutex_lock(&fl->lock);
+    fl->stop = 1;
+    pthread_mutex_unlock(&fl->lock);
+    assert_int_equal(pthread_join(fl->thread, NULL), 0);
+    for (i = 0; i < 64; i++)
+        if (fl->held[i] > 0)
+            close(fl->held[i]);
+    pthread_mutex_destroy(&fl->lock);
+}
+
+/* The browser thread's work once the flood has opened `after` connections. */
+typedef struct {
+    browser *b;
+    flood *fl;
+    int after;
+} late_browser;
+
+static void *late_browser_main(void *arg)
+{
+    late_browser *lbr = arg;
+
+    while (flood_opened(lbr->fl) < lbr->after)
+        sleep_ms(5);
+    return browser_main(lbr->b);
+}
+
+/* A flood of connections that say nothing, `pause_ms` apart, with the
+ * redirect sent after `after` of them: the login completes. Served one at
+ * a time with 2 s each, the redirect would wait past the timeout. */
+static void run_flood(int total, int pause_ms, int after)
+{
+    fixture f;
+    browser b;
+    flood fl;
+    late_browser lbr;
+    char target[256], *code = NULL;
+    int rc;
+
+    fixture_open(&f, NULL);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    flood_start(&fl, b.port, total, pause_ms);
+    lbr.b = &b;
+    lbr.fl = &fl;
+    lbr.after = after;
+    assert_int_equal(pthread_create(&b.thread, NULL, late_browser_main, &lbr), 0);
+    /* served one at a time the redirect would wait for ever (or 200 x 2 s):
+     * a long wait still tells, and leaves room for slow machines */
+    rc = bbo_loopback_wait(f.lb, f.auth, 6 * WAIT_MS, &code);
+    browser_finish(&b);
+    flood_finish(&fl);
+    assert_rc(rc, BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 200, "close this window");
+    fixture_close(&f);
+}
+
+/* A new silent connection every 20 ms, without end. */
+static void test_wait_flood(void **unused)
+{
+    (void)unused;
+    run_flood(-1, 20, 25);
+}
+
+/* 200 silent connections at once: more than the receiver keeps open. */
+static void test_wait_flood_burst(void **unused)
+{
+    (void)unused;
+    run_flood(200, 0, 200);
+}
+
+/* Eight connections that stay silent (or stop mid-request) while the
+ * redirect comes: served one at a time, 2 s each, they would outlast the
+ * 10 s wait. */
+static void test_wait_many_idle(void **unused)
+{
+    fixture f;
+    browser b;
+    char target[256], *code = NULL;
+    int idle[8], i;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    for (i = 0; i < 8; i++) {
+        idle[i] = browser_connect(&b);
+        assert_true(idle[i] >= 0);
+        if (i % 2)
+            assert_int_equal(send_all(idle[i], "GET /callback?code=", 19), 0);
+    }
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 200, "close this window");
+    for (i = 0; i < 8; i++)
+        close(idle[i]);
+    fixture_close(&f);
+}
+
+/* A valid redirect (right state) with the head lines `host_lines`. */
+static step *add_with_host(browser *b, const fixture *f, const char *host_lines)
+{
+    char request[1024];
+    int n = snprintf(request, sizeof(request), "GET /callback?code=%s&state=%s HTTP/1.1\r\n%s\r\n",
+                     CODE, f->state, host_lines);
+
+    assert_true(n > 0 && (size_t)n < sizeof(request));
+    return browser_add(b, SEND_AND_READ, request, (size_t)n);
+}
+
+static void test_wait_wrong_host(void **unused)
+{
+    fixture f;
+    browser b;
+    char line[128], *code = NULL;
+    int port, i;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    port = bbo_loopback_port(f.lb);
+    browser_init(&b, AF_INET, port);
+    snprintf(line, sizeof(line), "Host: attacker.example:%d\r\n", port); /* DNS rebinding */
+    add_with_host(&b, &f, line);
+    snprintf(line, sizeof(line), "Host: 127.0.0.1:%d\r\n", port == 65535 ? 1 : port + 1);
+    add_with_host(&b, &f, line);
+    add_with_host(&b, &f, "Host: 127.0.0.1\r\n");
+    snprintf(line, sizeof(line), "Host: localhost:%d\r\n", port); /* not the redirect_uri's */
+    add_with_host(&b, &f, line);
+    snprintf(line, sizeof(line), "Host: [::1]:%d\r\n", port);
+    add_with_host(&b, &f, line);
+    add_with_host(&b, &f, "User-Agent: no-host\r\n");
+    snprintf(line, sizeof(line), "Host: 127.0.0.1:%d\r\nHost: attacker.example\r\n", port);
+    add_with_host(&b, &f, line);
+    snprintf(line, sizeof(line), "Host: 127.0.0.1:%d.attacker.example\r\n", port);
+    add_with_host(&b, &f, line);
+    /* case and white space do not matter */
+    snprintf(line, sizeof(line), "hOsT: \t127.0.0.1:%d \r\n", port);
+    add_with_host(&b, &f, line);
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    for (i = 0; i < 8; i++)
+        assert_page(&f, &b.steps[i], 400, "on this computer only");
+    assert_page(&f, &b.steps[8], 200, "close this window");
+    fixture_close(&f);
+}
+
+/* RFC 9207 through the receiver: a redirect naming another issuer, or
+ * naming one twice, is refused like a foreign state and the wait goes on. */
+static void test_wait_wrong_issuer(void **unused)
+{
+    fixture f;
+    browser b;
+    char target[512], *code = NULL;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    bbo_authorization_free(f.auth);
+    assert_rc(bbo_consumer_set_issuer(f.consumer, "https://bitbucket.example.com"), BBO_OK);
+    assert_rc(bbo_authorization_begin_ex(&f.auth, f.consumer, bbo_loopback_redirect_uri(f.lb), 0),
+              BBO_OK);
+    f.state = bbo_authorization_state(f.auth);
+    memcpy(f.wrong_state, f.state, 44);
+    f.wrong_state[10] = f.wrong_state[10] == 'A' ? 'B' : 'A';
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    snprintf(target, sizeof(target), "/callback?code=EVIL&state=%s&iss=https%%3A%%2F%%2Fevil",
+             f.state);
+    browser_get(&b, SEND_AND_READ, target);
+    snprintf(target, sizeof(target), "/callback?code=EVIL&state=%s&iss=https%%3A%%2F%%2F"
+             "bitbucket.example.com&iss=https%%3A%%2F%%2Fevil", f.state);
+    browser_get(&b, SEND_AND_READ, target);
+    snprintf(target, sizeof(target), "/callback?code=%s&state=%s&iss=https%%3A%%2F%%2F"
+             "bitbucket.example.com", CODE, f.state);
+    browser_get(&b, SEND_AND_READ, target);
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 400, "does not belong to the login in progress");
+    assert_page(&f, &b.steps[1], 400, "does not belong to the login in progress");
+    assert_page(&f, &b.steps[2], 200, "close this window");
+    fixture_close(&f);
+}
+
+/* The request head reader on its own: every route, and what it refuses. */
+static void test_classify(void **unused)
+{
+    static const struct {
+        const char *head;
+        bbo__lb_route route;
+    } cases[] = {
+        { "GET /cb?code=a&state=b HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_CALLBACK },
+        { "GET /cb HTTP/1.0\r\nHost: 127.0.0.1:5000\r\nA: b\r\n\r\n", BBO__LB_CALLBACK },
+        { "GET /cb?x HTTP/1.1\r\nX: \xc3\xa9\r\nHOST:127.0.0.1:5000\r\n\r\n", BBO__LB_CALLBACK },
+        { "GET /L4unch HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_LAUNCH },
+        { "GET /L4unch? HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_NOT_FOUND },
+        { "GET /l4unch HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_NOT_FOUND },
+        { "GET /cbx HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_NOT_FOUND },
+        { "GET /c HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_NOT_FOUND },
+        { "GET / HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_NOT_FOUND },
+        { "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n", BBO__LB_INCOMPLETE },
+        { "", BBO__LB_INCOMPLETE },
+        { "\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/1.1\r\n\r\n", BBO__LB_BAD_HOST },
+        { "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:5001\r\n\r\n", BBO__LB_BAD_HOST },
+        { "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:50000\r\n\r\n", BBO__LB_BAD_HOST },
+        { "GET /cb HTTP/1.1\r\nHost:\r\n\r\n", BBO__LB_BAD_HOST },
+        { "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nhost: 127.0.0.1:5000\r\n\r\n",
+          BBO__LB_BAD_HOST },
+        { "POST /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "get /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET  /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/2.0\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/1.1 \r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET http://127.0.0.1:5000/cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n",
+          BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/1.1\r\nHost 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/1.1\r\n Host: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nX: a\rb\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\nX: y\r\n\r\n", BBO__LB_BAD_REQUEST },
+        { "GET /c\x7f HTTP/1.1\r\nHost: 127.0.0.1:5000\r\n\r\n", BBO__LB_BAD_REQUEST },
+    };
+    bbo__lb_routes routes = { "127.0.0.1:5000", "/cb", "/L4unch" };
+    const char *target;
+    size_t i, len;
+    char nul[] = "GET /cb HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nX: a\0b\r\n\r\n";
+
+    (void)unused;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bbo__lb_route got;
+
+        target = NULL;
+        got = bbo__loopback_classify(&routes, cases[i].head, strlen(cases[i].head), &target, &len);
+        if (got != cases[i].route)
+            fail_msg("case %zu: route %d, expected %d", i, (int)got, (int)cases[i].route);
+        if (got == BBO__LB_CALLBACK)
+            assert_memory_equal(target, cases[i].head + 4, len);
+    }
+    assert_int_equal(bbo__loopback_classify(&routes, nul, sizeof(nul) - 1, &target, &len),
+                     BBO__LB_BAD_REQUEST);
+    /* no launch path: it is just another path */
+    routes.launch_path = NULL;
+    assert_int_equal(bbo__loopback_classify(&routes, cases[3].head, strlen(cases[3].head),
+                                            &target, &len),
+                     BBO__LB_NOT_FOUND);
+    /* on port 80 a browser leaves the port out */
+    routes.host = "127.0.0.1:80";
+    assert_int_equal(bbo__loopback_classify(&routes, "GET /cb HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                                            38, &target, &len),
+                     BBO__LB_CALLBACK);
+    routes.host = "[::1]:8080";
+    assert_int_equal(bbo__loopback_classify(&routes, "GET /cb HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+                                            39, &target, &len),
+                     BBO__LB_CALLBACK);
+}
+
+/* ------------------------------------------------------------------------
+ * The one-time launch URL
+ */
+
+/* The receiver's launch URL for the fixture; *path gets its path. */
+static char *launch_url(fixture *f, const char **path)
+{
+    char prefix[64], *url = NULL;
+    size_t i, plen;
+
+    assert_rc(bbo_loopback_launch_url(f->lb, f->auth, &url), BBO_OK);
+    plen = (size_t)snprintf(prefix, sizeof(prefix), "http://127.0.0.1:%d/",
+                            bbo_loopback_port(f->lb));
+    assert_int_equal(strncmp(url, prefix, plen), 0);
+    /* 128 random bits in base64url, nothing of the transaction */
+    assert_int_equal(strlen(url + plen), 22);
+    for (i = plen; url[i]; i++)
+        assert_true(isalnum((unsigned char)url[i]) || url[i] == '-' || url[i] == '_');
+    assert_null(strstr(url, f->state));
+    *path = url + plen - 1;
+    return url;
+}
+
+static void test_launch_redirects_once(void **unused)
+{
+    fixture f;
+    browser b;
+    char target[256], location[4096], *code = NULL, *url;
+    const char *path;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    url = launch_url(&f, &path);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    snprintf(target, sizeof(target), "%s?x", path);
+    browser_get(&b, SEND_AND_READ, target);   /* not the launch path */
+    browser_get(&b, SEND_AND_READ, path);     /* the browser */
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 404, "Not found");
+    assert_int_equal(response_status(&b.steps[1]), 302);
+    snprintf(location, sizeof(location), "\r\nLocation: %s\r\n", bbo_authorization_url(f.auth));
+    assert_true(head_has(&b.steps[1], location));
+    assert_true(head_has(&b.steps[1], "\r\nCache-Control: no-store\r\n"));
+    assert_true(head_has(&b.steps[1], "\r\nContent-Length: 0\r\n"));
+    assert_page(&f, &b.steps[2], 200, "close this window");
+    bbo_free(url);
+    fixture_close(&f);
+}
+
+/* A second request for the launch path: two programs hold the
+ * authorization URL, and the login ends before either can complete it. */
+static void test_launch_reused(void **unused)
+{
+    fixture f;
+    browser b;
+    char *code = NULL, *url;
+    const char *path;
+    int port;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    url = launch_url(&f, &path);
+    port = bbo_loopback_port(f.lb);
+    browser_init(&b, AF_INET, port);
+    browser_get(&b, SEND_AND_READ, path);
+    browser_get(&b, SEND_AND_READ, path);
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_ESTATE);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_ESTATE);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "twice"));
+    assert_null(code);
+    assert_int_equal(response_status(&b.steps[0]), 302);
+    assert_page(&f, &b.steps[1], 404, "already used");
+    assert_null(strstr(b.steps[1].response, "Location"));
+    assert_closed(port);
+    bbo_free(url);
+    fixture_close(&f);
+}
+
+/* A new launch URL replaces the old one; a request for the launch path
+ * with a foreign Host does not use it up. */
+static void test_launch_replaced(void **unused)
+{
+    fixture f;
+    browser b;
+    char first[64], target[256], request[256], *code = NULL, *url1, *url2;
+    const char *path;
+    int n;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    url1 = launch_url(&f, &path);
+    snprintf(first, sizeof(first), "%s", path);
+    url2 = launch_url(&f, &path);
+    assert_string_not_equal(url1, url2);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    browser_get(&b, SEND_AND_READ, first);
+    n = snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: attacker.example\r\n\r\n",
+                 path);
+    browser_add(&b, SEND_AND_READ, request, (size_t)n);
+    browser_get(&b, SEND_AND_READ, path);
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    assert_rc(run_wait(&f, &b, WAIT_MS, &code), BBO_OK);
+    bbo_free(code);
+    assert_page(&f, &b.steps[0], 404, "Not found");
+    assert_page(&f, &b.steps[1], 400, "on this computer only");
+    assert_int_equal(response_status(&b.steps[2]), 302);
+    assert_page(&f, &b.steps[3], 200, "close this window");
+    bbo_free(url1);
+    bbo_free(url2);
+    fixture_close(&f);
+}
+
+/* The process that reads the launch URL, or just knows the state, from
+ * another user's account: its connections are not served. */
+typedef struct {
+    browser *b;
+    int ready_fd; /* the other user's process writes here when done */
+    char result;  /* what it wrote: 1 if it got any answer */
+} after_other;
+
+static void *after_other_main(void *arg)
+{
+    after_other *a = arg;
+
+    a->result = 2;
+    while (read(a->ready_fd, &a->result, 1) < 0 && errno == EINTR)
+        ;
+    return browser_main(a->b);
+}
+
+static void test_wait_other_user(void **unused)
+{
+    fixture f;
+    browser b, evil;
+    after_other a;
+    char target[256], *code = NULL, *url;
+    const char *path;
+    int fds[2], status, rc;
+    pid_t pid;
+
+    (void)unused;
+    if (geteuid() != 0) {
+        skip_because("acting as another user needs root");
+        return;
+    }
+    fixture_open(&f, NULL);
+    url = launch_url(&f, &path);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* nobody: fetch the launch URL, then bring a redirect with the
+         * right state and a code of its own; report what came back */
+        char got = 0;
+        int i;
+
+        close(fds[0]);
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        browser_init(&evil, AF_INET, bbo_loopback_port(f.lb));
+        browser_get(&evil, SEND_AND_READ, path);
+        browser_get(&evil, SEND_AND_READ,
+                    callback_target(target, sizeof(target), "EVIL-CODE", f.state));
+        browser_main(&evil);
+        for (i = 0; i < evil.nsteps; i++) {
+            if (evil.steps[i].response_len > 0)
+                got = 1;
+            free(evil.steps[i].request);
+        }
+        (void)!write(fds[1], &got, 1);
+        _exit(0);
+    }
+    close(fds[1]);
+    browser_init(&b, AF_INET, bbo_loopback_port(f.lb));
+    browser_get(&b, SEND_AND_READ, path);
+    browser_get(&b, SEND_AND_READ, callback_target(target, sizeof(target), CODE, f.state));
+    a.b = &b;
+    a.ready_fd = fds[0];
+    assert_int_equal(pthread_create(&b.thread, NULL, after_other_main, &a), 0);
+    rc = bbo_loopback_wait(f.lb, f.auth, WAIT_MS, &code);
+    browser_finish(&b);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    close(fds[0]);
+    assert_rc(rc, BBO_OK);
+    assert_string_equal(code, CODE);
+    bbo_free(code);
+    /* the other user got no answer at all, not even the redirect (its
+     * exit status may be valgrind's, for memory of this process) */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(a.result, 0);
+    assert_int_equal(response_status(&b.steps[0]), 302);
+    assert_page(&f, &b.steps[1], 200, "close this window");
+    bbo_free(url);
+    fixture_close(&f);
+}
+
+static void test_launch_invalid(void **unused)
+{
+    fixture f;
+    bbo_authorization *other = NULL;
+    char *url = (char *)"untouched", *code = NULL;
+
+    (void)unused;
+    fixture_open(&f, NULL);
+    assert_rc(bbo_loopback_launch_url(NULL, f.auth, &url), BBO_EINVAL);
+    assert_rc(bbo_loopback_launch_url(f.lb, NULL, &url), BBO_EINVAL);
+    assert_rc(bbo_loopback_launch_url(f.lb, f.auth, NULL), BBO_EINVAL);
+    /* a transaction that redirects elsewhere */
+    assert_rc(bbo_authorization_begin_ex(&other, f.consumer, "http://127.0.0.1:1/callback", 0),
+              BBO_OK);
+    assert_rc(bbo_loopback_launch_url(f.lb, other, &url), BBO_EINVAL);
+    bbo_authorization_free(other);
+    assert_string_equal(url, "untouched");
+    /* a used receiver */
+    assert_rc(bbo_loopback_wait(f.lb, f.auth, 50, &code), BBO_ETIMEOUT);
+    assert_rc(bbo_loopback_launch_url(f.lb, f.auth, &url), BBO_EINVAL);
+    assert_string_equal(url, "untouched");
+    fixture_close(&f);
+}
+
+typedef struct {
+    bbo_consumer *consumer;
+    bbo_loopback *lb;
+    bbo_authorization *auth;
+    char *url;
+} launch_ctx;
+
+static void launch_cleanup(void *ctx)
+{
+    launch_ctx *l = ctx;
+
+    bbo_free(l->url);
+    bbo_authorization_free(l->auth);
+    bbo_loopback_free(l->lb);
+    l->url = NULL;
+    l->auth = NULL;
+    l->lb = NULL;
+}
+
+/* A receiver, its transaction and its launch URL. */
+static int launch_op(void *ctx)
+{
+    launch_ctx *l = ctx;
+    int rc;
+
+    if ((rc = bbo_loopback_new(&l->lb, NULL)) < 0 ||
+        (rc = bbo_authorization_begin_ex(&l->auth, l->consumer, bbo_loopback_redirect_uri(l->lb),
+                                         0)) < 0 ||
+        (rc = bbo_loopback_launch_url(l->lb, l->auth, &l->url)) < 0)
+        launch_cleanup(l);
+    return rc;
+}
+
+static void test_launch_oom(void **unused)
+{
+    baseline base = baseline_take();
+    launch_ctx l;
+
+    (void)unused;
+    memset(&l, 0, sizeof(l));
+    assert_rc(bbo_consumer_new(&l.consumer, "the-key", NULL), BBO_OK);
+    bbo_test_oom_torture(launch_op, launch_cleanup, &l);
+    bbo_consumer_free(l.consumer);
+    baseline_check(&base);
 }
 
 /* ------------------------------------------------------------------------
@@ -1373,6 +1974,162 @@ static void test_browser_open_fallback(void **unused)
     baseline_check(&base);
 }
 
+/* Which variables a browser inherits. */
+static void test_browser_env_filter(void **unused)
+{
+    static const char *const dropped[] = {
+        "BBO_CONSUMER_SECRET=s", "BBO_PROFILE=work", "bbo_anything=x", "GITHUB_TOKEN=t",
+        "BITBUCKET_ACCESS_TOKEN=t", "my_password=p", "PGPASSWORD=p", "MYSQL_PWD_PASSWD=p",
+        "GPG_PASSPHRASE=p", "AWS_SECRET_ACCESS_KEY=k", "AWS_ACCESS_KEY_ID=k", "OPENAI_API_KEY=k",
+        "STRIPE_APIKEY=k", "SSH_PRIVATE_KEY=k", "GOOGLE_APPLICATION_CREDENTIALS=/x",
+        "TOKEN=", "Secret",
+    };
+    static const char *const kept[] = {
+        "PATH=/usr/bin", "HOME=/home/u", "DISPLAY=:0", "WAYLAND_DISPLAY=wayland-0",
+        "XAUTHORITY=/run/user/1000/.Xauthority", "DBUS_SESSION_BUS_ADDRESS=unix:path=/x",
+        "XDG_RUNTIME_DIR=/run/user/1000", "LANG=C.UTF-8", "BBMOCK_CA=/tmp/ca.pem",
+        "BROWSER=firefox", "http_proxy=http://proxy:3128", "SSH_AUTH_SOCK=/tmp/agent",
+        "LD_PRELOAD=", "BB=BBO_SECRET_IN_VALUE_ONLY",
+    };
+    char *env[sizeof(dropped) / sizeof(dropped[0]) + sizeof(kept) / sizeof(kept[0]) + 1];
+    char **out = NULL;
+    size_t i, n = 0;
+    long live = bbo_test_alloc_live();
+
+    (void)unused;
+    for (i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+        if (bbo__browser_env_keeps(dropped[i]))
+            fail_msg("\"%s\" would reach the browser", dropped[i]);
+        env[n++] = (char *)dropped[i];
+    }
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        if (!bbo__browser_env_keeps(kept[i]))
+            fail_msg("\"%s\" would not reach the browser", kept[i]);
+        env[n++] = (char *)kept[i];
+    }
+    env[n] = NULL;
+    assert_rc(bbo__browser_env(env, &out), BBO_OK);
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        assert_ptr_equal(out[i], kept[i]);
+    assert_null(out[i]);
+    bbo__free(out);
+    assert_int_equal(bbo_test_alloc_live(), live);
+}
+
+/* The launched browser sees no secret of this process's environment. */
+static void test_browser_open_scrubs_env(void **unused)
+{
+    baseline base = baseline_take();
+    sandbox s;
+    char path[256], out[256], done[256], *got;
+    FILE *fp;
+    int i;
+
+    (void)unused;
+    sandbox_open(&s);
+    sandbox_path(&s, "envbrowser", path, sizeof(path));
+    snprintf(out, sizeof(out), "%s/out-env", s.dir);
+    snprintf(done, sizeof(done), "%s/out-env.done", s.dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "#!/bin/sh\nexport -p > '%s'\n: > '%s'\n", out, done);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(chmod(path, 0700), 0);
+    assert_int_equal(setenv("BROWSER", path, 1), 0);
+    assert_int_equal(setenv("BBO_CONSUMER_SECRET", "sEcReT-consumer-value", 1), 0);
+    assert_int_equal(setenv("BITBUCKET_TOKEN", "sEcReT-token-value", 1), 0);
+    assert_int_equal(setenv("BBO_TEST_KEPT_NAME", "x", 1), 0);
+    assert_int_equal(setenv("BBO_TEST_VISIBLE", "kept-value", 1), 0);
+    assert_int_equal(unsetenv("BBO_TEST_VISIBLE"), 0);
+    assert_int_equal(setenv("BBOTEST_VISIBLE", "kept-value", 1), 0);
+    assert_rc(bbo_browser_open("http://127.0.0.1:5000/x"), BBO_OK);
+    for (i = 0; i < 1000 && access(done, F_OK) != 0; i++)
+        sleep_ms(10);
+    got = bbo_test_read_file(out, NULL);
+    assert_non_null(got);
+    assert_null(strstr(got, "sEcReT"));
+    assert_null(strstr(got, "BBO_"));
+    assert_non_null(strstr(got, "BBOTEST_VISIBLE"));
+    assert_non_null(strstr(got, "kept-value"));
+    assert_non_null(strstr(got, "PATH"));
+    free(got);
+    unsetenv("BBO_CONSUMER_SECRET");
+    unsetenv("BITBUCKET_TOKEN");
+    unsetenv("BBO_TEST_KEPT_NAME");
+    unsetenv("BBOTEST_VISIBLE");
+    wait_single_thread();
+    sandbox_close(&s);
+    baseline_check(&base);
+}
+
+/* Fetch `path` from 127.0.0.1:`port` in this thread; the answer is in
+ * b->steps[0]. */
+static void fetch_now(browser *b, int port, const char *path)
+{
+    browser_init(b, AF_INET, port);
+    browser_get(b, SEND_AND_READ, path);
+    browser_main(b);
+    free(b->steps[0].request);
+    b->steps[0].request = NULL;
+}
+
+/* An authorization URL given to bbo_browser_open never reaches the
+ * browser's command line: the browser gets a one-time local URL that
+ * redirects to it. */
+static void test_browser_open_hides_authorization_url(void **unused)
+{
+    static const char *const urls[] = {
+        "https://bitbucket.org/site/oauth2/authorize?client_id=k&response_type=code"
+        "&state=S3cr3tState&code_challenge=Ch4llenge&code_challenge_method=S256",
+        "https://bb.example/authorize?client_id=k&code_challenge=Ch4llenge",
+        "https://bb.example/authorize?state=S3cr3tState",
+    };
+    baseline base = baseline_take();
+    sandbox s;
+    char path[256], prefix[64], location[512], *got;
+    size_t i;
+
+    (void)unused;
+    sandbox_open(&s);
+    sandbox_script(&s, "browser");
+    sandbox_path(&s, "browser", path, sizeof(path));
+    assert_int_equal(setenv("BROWSER", path, 1), 0);
+    for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        browser b;
+        int port = 0, n = 0;
+        const char *local;
+
+        assert_rc(bbo_browser_open(urls[i]), BBO_OK);
+        got = sandbox_wait(&s, "browser");
+        assert_null(strstr(got, "S3cr3t"));
+        assert_null(strstr(got, "Ch4llenge"));
+        assert_int_equal(strncmp(got, "1\nhttp://127.0.0.1:", 19), 0);
+        assert_int_equal(sscanf(got + 19, "%d%n", &port, &n), 1);
+        local = got + 19 + n;
+        assert_int_equal(strlen(local), 23);
+        snprintf(prefix, sizeof(prefix), "http://127.0.0.1:%d/", port);
+        /* another path, or a foreign Host, does not use it up */
+        fetch_now(&b, port, "/favicon.ico");
+        assert_int_equal(response_status(&b.steps[0]), 404);
+        fetch_now(&b, port, local);
+        assert_int_equal(response_status(&b.steps[0]), 302);
+        snprintf(location, sizeof(location), "\r\nLocation: %s\r\n", urls[i]);
+        assert_true(head_has(&b.steps[0], location));
+        free(got);
+        /* once: then nobody listens any more */
+        wait_single_thread();
+        assert_int_equal(listeners_on(port, NULL), 0);
+    }
+    /* other URLs reach the browser as they are */
+    assert_rc(bbo_browser_open("https://bb.example/x?xstate=1&a=b#state=c"), BBO_OK);
+    got = sandbox_wait(&s, "browser");
+    assert_string_equal(got, "1\nhttps://bb.example/x?xstate=1&a=b#state=c");
+    free(got);
+    wait_single_thread();
+    sandbox_close(&s);
+    baseline_check(&base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1398,10 +2155,25 @@ int main(void)
         cmocka_unit_test(test_wait_idle_connection),
         cmocka_unit_test(test_wait_ipv6),
         cmocka_unit_test(test_wait_oom),
+        cmocka_unit_test(test_wait_flood),
+        cmocka_unit_test(test_wait_flood_burst),
+        cmocka_unit_test(test_wait_many_idle),
+        cmocka_unit_test(test_wait_wrong_host),
+        cmocka_unit_test(test_wait_wrong_issuer),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_launch_redirects_once),
+        cmocka_unit_test(test_launch_reused),
+        cmocka_unit_test(test_launch_replaced),
+        cmocka_unit_test(test_wait_other_user),
+        cmocka_unit_test(test_launch_invalid),
+        cmocka_unit_test(test_launch_oom),
         cmocka_unit_test(test_browser_open_invalid),
         cmocka_unit_test(test_browser_open_from_env),
         cmocka_unit_test(test_browser_open_missing),
         cmocka_unit_test(test_browser_open_fallback),
+        cmocka_unit_test(test_browser_env_filter),
+        cmocka_unit_test(test_browser_open_scrubs_env),
+        cmocka_unit_test(test_browser_open_hides_authorization_url),
     };
 
     bbo_test_alloc_install();

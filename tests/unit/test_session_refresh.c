@@ -328,6 +328,120 @@ static void test_other_oauth_error(void **state)
     assert_refresh_request(bbo_fake_request_at(fx->fake, 1), "rt-1");
 }
 
+/* ---- a refresh that lacks a required scope ------------------------------ */
+
+#define LACKING TOKEN_SCOPED("at-2", "rt-2", "account")
+#define TOKEN_SCOPED(access, refresh, scope)                                                      \
+    "{\"access_token\":\"" access "\",\"token_type\":\"bearer\",\"expires_in\":7200,"              \
+    "\"refresh_token\":\"" refresh "\",\"scope\":\"" scope "\"}"
+
+/* The fixture's client on a consumer that requires Pull requests: Write. */
+static void require_pullrequest_write(fixture *fx)
+{
+    bbo_consumer *consumer = NULL;
+    bbo_scopes *required = NULL;
+
+    assert_rc(bbo_consumer_new(&consumer, "key123", "secret456"), BBO_OK);
+    assert_rc(bbo_scopes_parse(&required, "account pullrequest:write"), BBO_OK);
+    assert_rc(bbo_consumer_require_scopes(consumer, required), BBO_OK);
+    bbo_scopes_free(required);
+    fx_client(fx, consumer);
+}
+
+static void assert_lacks_scope_error(void)
+{
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_ESCOPE);
+    assert_message_has("Pull requests: Write");
+    assert_message_has("log in again");
+}
+
+/* BBO_ESCOPE for the caller, but the rotated token is the grant: saved,
+ * handed to the callbacks, served while valid, refreshed when due. */
+static void test_refresh_lacks_required_scope(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+    counter c;
+
+    memset(&c, 0, sizeof(c));
+    c.fx = fx;
+    require_pullrequest_write(fx);
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    assert_rc(bbo_session_on_token(fx->session, on_token, &c), BBO_OK);
+    bbo_fake_push_json(fx->fake, 200, LACKING);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_ESCOPE);
+    assert_null(access);
+    assert_lacks_scope_error();
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK);
+    /* saved before anyone saw it, the old refresh token is gone */
+    assert_non_null(fx->ms.token);
+    assert_string_equal(bbo_token_refresh(fx->ms.token), "rt-2");
+    assert_int_equal(fx->ms.lock_violations, 0);
+    assert_int_equal(fx->ms.locked, 0);
+    /* the callbacks heard of the new token (after the save) */
+    assert_int_equal(c.calls, 1);
+    assert_string_equal(c.access, "at-2");
+    assert_int_equal(c.save_error, 0);
+    assert_true(c.stored_is_new);
+    /* served without a request while valid; not logged out */
+    assert_access(fx, "at-2");
+    assert_session_token(fx, "at-2", "rt-2");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    assert_int_equal(c.calls, 1);
+    /* due again: refreshed with the new refresh token, as any other */
+    set_now(fx, T0 + 7200);
+    bbo_fake_push_json(fx->fake, 200, TOKEN_SCOPED("at-3", "rt-3", "account pullrequest:write"));
+    assert_access(fx, "at-3");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 2);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 1), "rt-2");
+    assert_string_equal(bbo_token_refresh(fx->ms.token), "rt-3");
+    assert_int_equal(c.calls, 2);
+}
+
+/* A save that fails: still BBO_ESCOPE (not the store's error), the token
+ * kept in memory, the save retried by the next call. */
+static void test_refresh_lacks_required_scope_save_fails(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    require_pullrequest_write(fx);
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.fail_saves = 1;
+    bbo_fake_push_json(fx->fake, 200, LACKING);
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_ESCOPE);
+    assert_lacks_scope_error();
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EIO);
+    assert_session_token(fx, "at-2", "rt-2");
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK);
+    assert_string_equal(bbo_token_refresh(fx->ms.token), "rt-2");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
+/* Every thread waiting on the single flight hears BBO_ESCOPE too. */
+static void test_single_flight_lacks_required_scope(void **state)
+{
+    fixture *fx = *state;
+    worker workers[THREADS];
+    int i;
+
+    require_pullrequest_write(fx);
+    start(fx, T0 + 30);
+    bbo_fake_push_json(fx->fake, 200, LACKING);
+    run_threads(fx, workers);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    for (i = 0; i < THREADS; i++) {
+        assert_rc(workers[i].rc, BBO_ESCOPE);
+        assert_int_equal(workers[i].error_code, BBO_ESCOPE);
+        assert_string_equal(workers[i].access, "");
+    }
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+}
+
 /* ---- out of memory ------------------------------------------------------ */
 
 static int oom_access_token(void *ctx)
@@ -384,6 +498,9 @@ int main(void)
         T(test_logged_out_picks_up_new_login),
         T(test_other_oauth_error),
         T(test_oom),
+        T(test_refresh_lacks_required_scope),
+        T(test_refresh_lacks_required_scope_save_fails),
+        T(test_single_flight_lacks_required_scope),
     };
 
     bbo_test_alloc_install();
