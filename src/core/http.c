@@ -118,7 +118,8 @@ static void headers_dispose(header_list *list)
     list->capacity = 0;
     for (block = list->blocks; block; block = next) {
         next = block->next;
-        bbo__free(block); /* wipes */
+        /* wipes what was written: a clear wiped what came before */
+        bbo__free_used(block, sizeof(*block) + block->used);
     }
     list->blocks = list->current = NULL;
 }
@@ -540,6 +541,8 @@ void bbo_http_response_free(bbo_http_response *resp)
     if (!resp)
         return;
     headers_dispose(&resp->headers);
-    bbo__buf_dispose(&resp->body);
+    /* a body is only appended to: past its end nothing of ours was written
+     * (a reserved 16 KB room need not be wiped whole) */
+    bbo__free_used(resp->body.ptr, resp->body.size + 1);
     bbo__free(resp);
 }

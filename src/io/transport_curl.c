@@ -24,7 +24,13 @@ typedef struct curl_transport {
     char *ca_file;
     char *ca_dir;
     char *proxy;
-    char setup[24]; /* method (and "+" with a body) the handle was last set up for */
+    /* how the handle was last set up: method, "+" with a body, "L" for a
+     * loopback host (no proxy); "" after a reset is due */
+    char setup[24];
+    /* the scheme and authority is_loopback_url last answered for */
+    char loopback_for[128];
+    size_t loopback_for_len;
+    bool loopback;
 } curl_transport;
 
 /* What the callbacks of one transfer share. */
@@ -117,18 +123,25 @@ static void wipe_headers(struct curl_slist *list)
         bbo__wipe(list->data, strlen(list->data));
 }
 
+static size_t body_len(const bbo_http_request *req)
+{
+    size_t len;
+
+    bbo_http_request_body(req, &len);
+    return len;
+}
+
 static int build_headers(const bbo_http_request *req, struct curl_slist **out)
 {
     struct curl_slist *list = NULL, *grown;
     bbo_buf line = BBO_BUF_INIT;
-    size_t i, body_len;
+    size_t i;
     int error = BBO_OK;
 
     /* no "Expect: 100-continue" round trip: libcurl adds it only to bodies
      * over 1 KiB (over 1 MiB in newer versions), so only those need it
      * switched off (one custom header less to scan on every request) */
-    bbo_http_request_body(req, &body_len);
-    if (body_len > 1024 && (list = curl_slist_append(NULL, "Expect:")) == NULL)
+    if (body_len(req) > 1024 && (list = curl_slist_append(NULL, "Expect:")) == NULL)
         return bbo__error_oom();
     for (i = 0; i < bbo_http_request_header_count(req); i++) {
         bbo__buf_clear(&line);
@@ -334,6 +347,26 @@ static long max_idle_s(const bbo_http_request *req)
     return 5;
 }
 
+/* is_loopback_url, remembered for the last scheme and authority asked
+ * about (libcurl's URL parser costs about a twentieth of a request): the
+ * host depends on nothing after the authority, and allowed_protocol has
+ * already refused user info and odd host characters. */
+static bool loopback_cached(curl_transport *ct, const char *url)
+{
+    const char *rest = strstr(url, "://");
+    size_t len;
+
+    if (!rest || (len = (size_t)(rest + 3 - url) + strcspn(rest + 3, "/?#")) >=
+                     sizeof(ct->loopback_for))
+        return is_loopback_url(url);
+    if (len != ct->loopback_for_len || memcmp(ct->loopback_for, url, len) != 0) {
+        ct->loopback = is_loopback_url(url);
+        memcpy(ct->loopback_for, url, len);
+        ct->loopback_for_len = len;
+    }
+    return ct->loopback;
+}
+
 static int configure_easy(curl_transport *ct, const bbo_http_request *req, transfer *t,
                           struct curl_slist *headers, char *errbuf)
 {
@@ -341,25 +374,27 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req, trans
     int timeout_ms = bbo_http_request_timeout_ms(req);
     CURL *easy = ct->easy;
     int error;
-    bool ok;
+    bool ok, loopback;
 
     if ((error = allowed_protocol(bbo_http_request_url(req), &protocol)) < 0)
         return error;
+    loopback = loopback_cached(ct, bbo_http_request_url(req));
     /* reset keeps the connection and TLS session caches, drops old options.
-     * Every option is set again below, the same ones for the same method
-     * and body presence: a request like the one before needs no reset. */
+     * Every option is set again below; which ones depends only on the
+     * method, a body or not, and a loopback host (the proxy): a request
+     * set up like the one before needs no reset. */
     {
         const char *method = bbo_http_request_method(req);
-        size_t body_len, len = strlen(method);
+        const char *tail = body_len(req) ? (loopback ? "+L" : "+") : (loopback ? "L" : "");
+        size_t len = strlen(method);
 
-        bbo_http_request_body(req, &body_len);
-        if (len + 2 > sizeof(ct->setup) || strncmp(ct->setup, method, len) != 0 ||
-            strcmp(ct->setup + len, body_len ? "+" : "") != 0) {
+        if (len + 3 > sizeof(ct->setup) || strncmp(ct->setup, method, len) != 0 ||
+            strcmp(ct->setup + len, tail) != 0) {
             curl_easy_reset(easy);
             ct->setup[0] = '\0';
-            if (len + 2 <= sizeof(ct->setup)) {
+            if (len + 3 <= sizeof(ct->setup)) {
                 memcpy(ct->setup, method, len);
-                strcpy(ct->setup + len, body_len ? "+" : "");
+                strcpy(ct->setup + len, tail);
             }
         }
     }
@@ -399,7 +434,7 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req, trans
          /* "" overrides both the configured proxy and http_proxy & co.:
           * a loopback server is reached directly, never through a proxy
           * that would see its Bearer token or Basic credentials */
-         (is_loopback_url(bbo_http_request_url(req))
+         (loopback
               ? curl_easy_setopt(easy, CURLOPT_PROXY, "") == CURLE_OK
               : (!ct->proxy || curl_easy_setopt(easy, CURLOPT_PROXY, ct->proxy) == CURLE_OK));
     if (!ok)

@@ -191,20 +191,34 @@ static size_t block_size(const void *ptr)
     return size;
 }
 
-void bbo__free(void *ptr)
+/* Wipe the header and the first `wipe` bytes of the block, release it. */
+static void free_block(void *ptr, size_t wipe)
 {
-    unsigned char *block;
+    unsigned char *block = (unsigned char *)ptr - HEADER_SIZE;
     bbo__reserve *owner;
 
-    if (!ptr)
-        return;
-    block = (unsigned char *)ptr - HEADER_SIZE;
     memcpy(&owner, block + OWNER_OFFSET, sizeof(owner));
-    bbo__wipe(block, block_size(ptr) + HEADER_SIZE);
+    bbo__wipe(block, wipe + HEADER_SIZE);
     if (owner)
         reserve_unref(owner);
     else
         allocator.release(block, allocator.payload);
+}
+
+void bbo__free(void *ptr)
+{
+    if (ptr)
+        free_block(ptr, block_size(ptr));
+}
+
+void bbo__free_used(void *ptr, size_t used)
+{
+    size_t size;
+
+    if (!ptr)
+        return;
+    size = block_size(ptr);
+    free_block(ptr, used < size ? used : size);
 }
 
 int bbo__reserve_new(bbo__reserve **out, size_t size)
