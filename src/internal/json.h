@@ -1,11 +1,25 @@
 /*
- * JSON through yajl: a streaming field extractor and the allocator glue.
+ * JSON: two field extractors with one contract, and the allocator glue.
  * SPDX-License-Identifier: MIT
  *
- * The extractor reads a whole object with yajl's streaming parser and keeps
- * only the fields asked for, so a large or hostile body costs no tree: it
- * enforces BBO_JSON_MAX_BYTES, a nesting limit, and rejects duplicate keys
- * (an attacker-controlled duplicate could otherwise shadow a field).
+ * Both read a whole object and keep only the fields asked for, so a large
+ * or hostile body costs no tree: they enforce BBO_JSON_MAX_BYTES, a nesting
+ * limit, RFC 3629 UTF-8, and reject duplicate keys (an attacker-controlled
+ * duplicate could otherwise shadow a field).
+ *
+ * - bbo__json_extract (= bbo__json_extract_yajl, src/util/json_yajl.c):
+ *   yajl's streaming parser, its allocations through a tracking arena on
+ *   bbo__malloc. For general server JSON: API pages, error bodies, the user
+ *   check.
+ * - bbo__json_extract_views (src/util/json.c): a hand-written one-pass
+ *   parser, for the hot path only: token endpoint answers and the token
+ *   file (src/core/token.c). tests/fuzz's json_diff target checks that
+ *   whatever it accepts, yajl accepts with the same fields, and the
+ *   other way round but for two intentional differences, where yajl 2.1 is
+ *   lenient: the one-pass parser rejects a lone or unpaired UTF-16
+ *   surrogate escape ("\ud800", "\ud800\u0041"), which yajl turns into '?'
+ *   or another code point, and a string cut by the end of the text after
+ *   the object ("{} \"abc"), which yajl does not count as trailing garbage.
  */
 #ifndef BBO_INTERNAL_JSON_H
 #define BBO_INTERNAL_JSON_H
@@ -33,24 +47,30 @@ typedef struct bbo_json_field {
 
 /*
  * Fill `fields` from the object in `json`. `what` names the document in
- * error messages ("token endpoint answer"). BBO_EPROTOCOL when the text is
+ * error messages ("API page"). BBO_EPROTOCOL when the text is
  * not a JSON object, is truncated, too big, too deep or has a duplicate
  * key; BBO_ENOMEM. On failure the fields are left empty.
  */
 int bbo__json_extract(const char *json, size_t len, bbo_json_field *fields, size_t count,
                       const char *what);
 
+/* bbo__json_extract by name: yajl's parser (also what the fuzz target and
+ * the unit tests compare the one-pass parser with). */
+int bbo__json_extract_yajl(const char *json, size_t len, bbo_json_field *fields, size_t count,
+                           const char *what);
+
 /*
- * bbo__json_extract that copies less: a field whose bit is set in `borrow`
- * (bit i for fields[i]) and whose value is a number or a string without
- * escapes keeps `text` NULL. `views` (count entries) receives, for every
+ * The same contract on the one-pass parser, copying less: a field whose bit
+ * is set in `borrow` (bit i for fields[i]) and whose value is a number or a
+ * string without escapes keeps `text` NULL (borrow 0 copies every value;
+ * `views` may be NULL). `views` (count entries) receives, for every
  * string and number, where its `length` bytes are: in `json` when
  * borrowed (not NUL-terminated), else `text`.
  */
 int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields, size_t count,
                             const char *what, uint32_t borrow, const char **views);
 
-/* Free what bbo__json_extract filled in (wiping it). */
+/* Free what either extractor filled in (wiping it). */
 void bbo__json_fields_dispose(bbo_json_field *fields, size_t count);
 
 /* The field with this path, or NULL. */

@@ -707,12 +707,6 @@ bbo_json_field *bbo__json_field(bbo_json_field *fields, size_t count, const char
     return NULL;
 }
 
-int bbo__json_extract(const char *json, size_t len, bbo_json_field *fields, size_t count,
-                      const char *what)
-{
-    return bbo__json_extract_views(json, len, fields, count, what, 0, NULL);
-}
-
 int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields, size_t count,
                             const char *what, uint32_t borrow, const char **views)
 {

@@ -73,6 +73,16 @@ static const char *store_file_seeds[] = {
     "BBOENC1",
 };
 
+static const char *json_diff_seeds[] = {
+    "{\"access_token\":\"abc\",\"scope\":\"repository account\",\"expires_in\":7200,"
+    "\"token_type\":\"bearer\",\"refresh_token\":\"r\\u00e9\\n1\"}",
+    "{\"type\":\"error\",\"error\":{\"message\":\"Access token expired.\",\"detail\":null}}",
+    "{\"error\":\"invalid_grant\",\"error_description\":\"caf\xc3\xa9 \\ud83d\\ude00\"}",
+    "{\"values\":[{\"a\":1},[2],\"x\"],\"next\":\"https://api.example/2.0/x?page=2\","
+    "\"a\":{\"b\":-1.5e+3,\"b\\u002e\":true},\"scopes\":\"\\/\\\"\"}",
+    " {\"acc\\u0065ss_token\":\"t\",\"expires_in\":\"3600\",\"a\":{}}\t\n",
+};
+
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t next_random(void)
@@ -155,7 +165,7 @@ int main(int argc, char **argv)
 {
     int iterations = argc > 1 ? atoi(argv[1]) : 5000;
 
-    printf("1..7\n");
+    printf("1..8\n");
     fflush(stdout);
     RUN("token", bbo_fuzz_token, token_seeds, iterations);
     RUN("callback", bbo_fuzz_callback, callback_seeds, iterations);
@@ -164,5 +174,6 @@ int main(int argc, char **argv)
     RUN("sealed", bbo_fuzz_sealed, sealed_seeds, iterations);
     RUN("loopback", bbo_fuzz_loopback, loopback_seeds, iterations);
     RUN("store_file", bbo_fuzz_store_file, store_file_seeds, iterations);
+    RUN("json_diff", bbo_fuzz_json_diff, json_diff_seeds, iterations);
     return 0;
 }

@@ -12,5 +12,6 @@ int bbo_fuzz_scopes(const uint8_t *data, size_t size);
 int bbo_fuzz_sealed(const uint8_t *data, size_t size);
 int bbo_fuzz_loopback(const uint8_t *data, size_t size);
 int bbo_fuzz_store_file(const uint8_t *data, size_t size);
+int bbo_fuzz_json_diff(const uint8_t *data, size_t size);
 
 #endif

@@ -1,5 +1,8 @@
 /*
- * Unit tests: the streaming JSON field extractor (src/internal/json.h).
+ * Unit tests: the JSON field extractors (src/internal/json.h). Every test
+ * runs twice, on yajl (bbo__json_extract) and on the one-pass parser of the
+ * token path (bbo__json_extract_views); test_where_they_differ pins the
+ * intentional differences (tests/fuzz json_diff checks the rest).
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
@@ -13,9 +16,35 @@
 
 #define FIELD(p) { (p), BBO_JSON_ABSENT, NULL, 0 }
 
+typedef int (*extract_fn)(const char *json, size_t len, bbo_json_field *fields, size_t count,
+                          const char *what);
+
+static int extract_one_pass(const char *json, size_t len, bbo_json_field *fields, size_t count,
+                            const char *what)
+{
+    return bbo__json_extract_views(json, len, fields, count, what, 0, NULL);
+}
+
+/* The extractor under test, set by the test's setup. */
+static extract_fn extractor = bbo__json_extract_yajl;
+
+static int use_yajl(void **state)
+{
+    (void)state;
+    extractor = bbo__json_extract_yajl;
+    return 0;
+}
+
+static int use_one_pass(void **state)
+{
+    (void)state;
+    extractor = extract_one_pass;
+    return 0;
+}
+
 static int extract(const char *json, bbo_json_field *f, size_t n)
 {
-    return bbo__json_extract(json, strlen(json), f, n, "test document");
+    return extractor(json, strlen(json), f, n, "test document");
 }
 
 static void assert_all_absent(const bbo_json_field *f, size_t n)
@@ -34,7 +63,7 @@ static void expect_failure(const char *json, size_t len, int code)
 {
     bbo_json_field f[] = { FIELD("a"), FIELD("error.message") };
     long base = bbo_test_alloc_live();
-    int rc = bbo__json_extract(json, len, f, 2, "test document");
+    int rc = extractor(json, len, f, 2, "test document");
 
     if (rc != code)
         fail_msg("%.*s gave %d (%s), expected %d", (int)(len > 80 ? 80 : len), json, rc,
@@ -262,7 +291,7 @@ static void test_hundred_thousand_keys(void **state)
     (void)state;
     body = many_keys(100000, ",\"last\":\"end\"", &len);
     assert_true(len <= BBO_JSON_MAX_BYTES);
-    assert_int_equal(bbo__json_extract(body, len, f, 3, "big"), BBO_OK);
+    assert_int_equal(extractor(body, len, f, 3, "big"), BBO_OK);
     assert_int_equal(f[0].kind, BBO_JSON_NUMBER);
     assert_int_equal(f[1].kind, BBO_JSON_NUMBER);
     assert_string_equal(f[2].text, "end");
@@ -271,13 +300,13 @@ static void test_hundred_thousand_keys(void **state)
 
     /* the same with a repeat of an early key at the very end */
     body = many_keys(100000, ",\"17\":1", &len);
-    assert_int_equal(bbo__json_extract(body, len, f, 3, "big"), BBO_EPROTOCOL);
+    assert_int_equal(extractor(body, len, f, 3, "big"), BBO_EPROTOCOL);
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "duplicate"));
     assert_all_absent(f, 3);
     free(body);
     /* and of the key just before */
     body = many_keys(100000, ",\"99999\":1", &len);
-    assert_int_equal(bbo__json_extract(body, len, f, 3, "big"), BBO_EPROTOCOL);
+    assert_int_equal(extractor(body, len, f, 3, "big"), BBO_EPROTOCOL);
     assert_all_absent(f, 3);
     free(body);
     assert_int_equal(bbo_test_alloc_live(), base);
@@ -417,11 +446,11 @@ static void test_not_nul_terminated(void **state)
     (void)state;
     assert_non_null(exact);
     memcpy(exact, text, 8);
-    assert_int_equal(bbo__json_extract(exact, 8, f, 1, "x"), BBO_OK);
+    assert_int_equal(extractor(exact, 8, f, 1, "x"), BBO_OK);
     assert_string_equal(f[0].text, "12");
     bbo__json_fields_dispose(f, 1);
     /* a number cut by the length at the end */
-    assert_int_equal(bbo__json_extract("{\"a\":1234}", 7, f, 1, "x"), BBO_EPROTOCOL);
+    assert_int_equal(extractor("{\"a\":1234}", 7, f, 1, "x"), BBO_EPROTOCOL);
     assert_all_absent(f, 1);
     free(exact);
     assert_int_equal(bbo_test_alloc_live(), base);
@@ -457,7 +486,7 @@ static void test_long_strings(void **state)
                 w += len - at;
                 want[w] = '\0';
                 n += (size_t)snprintf(body + n, sizeof(body) - n, "\"}");
-                assert_int_equal(bbo__json_extract(body, n, f, 1, "long"), BBO_OK);
+                assert_int_equal(extractor(body, n, f, 1, "long"), BBO_OK);
                 assert_int_equal(f[0].length, w);
                 assert_memory_equal(f[0].text, want, w + 1);
                 bbo__json_fields_dispose(f, 1);
@@ -490,7 +519,7 @@ static int op_extract(void *c)
 {
     oom_ctx *ctx = c;
 
-    return bbo__json_extract(ctx->json, strlen(ctx->json), ctx->f, 3, "oom");
+    return extractor(ctx->json, strlen(ctx->json), ctx->f, 3, "oom");
 }
 
 static void cleanup_extract(void *c)
@@ -517,22 +546,74 @@ static void test_oom(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* Where yajl is more lenient than the one-pass parser, on purpose. */
+static void test_where_they_differ(void **state)
+{
+    static const char *const surrogates[] = {
+        "{\"s\":\"\\ud800\"}",         /* a lone high surrogate */
+        "{\"s\":\"x\\ud800y\"}",
+        "{\"s\":\"\\udbff\\u0041\"}", /* high, then no low one */
+        "{\"s\":\"\\ud800\\ud800\"}",
+    };
+    bbo_json_field f[] = { FIELD("s") };
+    long base = bbo_test_alloc_live();
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < BBO_ARRAY_SIZE(surrogates); i++) {
+        assert_int_equal(extract_one_pass(surrogates[i], strlen(surrogates[i]), f, 1, "x"),
+                         BBO_EPROTOCOL);
+        assert_non_null(strstr(bbo_error_message(bbo_error_last()), "bad escape"));
+        assert_all_absent(f, 1);
+        /* yajl turns them into something: '?' or another code point */
+        assert_int_equal(bbo__json_extract_yajl(surrogates[i], strlen(surrogates[i]), f, 1, "x"),
+                         BBO_OK);
+        assert_int_equal(f[0].kind, BBO_JSON_STRING);
+        bbo__json_fields_dispose(f, 1);
+    }
+    assert_int_equal(bbo__json_extract_yajl(surrogates[0], strlen(surrogates[0]), f, 1, "x"),
+                     BBO_OK);
+    assert_string_equal(f[0].text, "?");
+    bbo__json_fields_dispose(f, 1);
+    /* a lone low surrogate: both reject it */
+    assert_int_equal(extract_one_pass("{\"s\":\"\\udc00\"}", 14, f, 1, "x"), BBO_EPROTOCOL);
+    assert_int_equal(bbo__json_extract_yajl("{\"s\":\"\\udc00\"}", 14, f, 1, "x"),
+                     BBO_EPROTOCOL);
+    /* a string cut by the end of the text after the object: yajl waits for
+     * the rest of the token and does not call it trailing garbage */
+    assert_int_equal(extract_one_pass("{\"s\":1} \"abc", 12, f, 1, "x"), BBO_EPROTOCOL);
+    assert_non_null(strstr(bbo_error_message(bbo_error_last()), "text after the object"));
+    assert_int_equal(bbo__json_extract_yajl("{\"s\":1} \"abc", 12, f, 1, "x"), BBO_OK);
+    assert_string_equal(f[0].text, "1");
+    bbo__json_fields_dispose(f, 1);
+    /* bbo__json_extract, for general server JSON, is yajl's */
+    assert_int_equal(bbo__json_extract(surrogates[0], strlen(surrogates[0]), f, 1, "x"), BBO_OK);
+    assert_string_equal(f[0].text, "?");
+    bbo__json_fields_dispose(f, 1);
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
+#define BOTH(test)                                   \
+    { #test " (yajl)", test, use_yajl, NULL, NULL }, \
+    { #test " (one-pass)", test, use_one_pass, NULL, NULL }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_numbers_are_literals),
-        cmocka_unit_test(test_nested_paths),
-        cmocka_unit_test(test_escaped_keys_and_strings),
-        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_hundred_thousand_keys),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_not_an_object),
-        cmocka_unit_test(test_error_message_is_one_line),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_long_strings),
+        BOTH(test_kinds),
+        BOTH(test_numbers_are_literals),
+        BOTH(test_nested_paths),
+        BOTH(test_escaped_keys_and_strings),
+        BOTH(test_duplicate_keys),
+        BOTH(test_hundred_thousand_keys),
+        BOTH(test_depth_limit),
+        BOTH(test_not_an_object),
+        BOTH(test_error_message_is_one_line),
+        BOTH(test_invalid_utf8),
+        BOTH(test_not_nul_terminated),
+        BOTH(test_oom),
+        BOTH(test_long_strings),
+        cmocka_unit_test(test_where_they_differ),
     };
 
     bbo_test_alloc_install();
