@@ -120,6 +120,27 @@ static void push_short(fixture *fx, const char *access, const char *refresh, int
     bbo_fake_push_json(fx->fake, 200, json);
 }
 
+/* At `now`: the session serves `access` and has sent `requests` in all. */
+static void served_at(fixture *fx, int64_t now, const char *access, size_t requests)
+{
+    set_now(fx, now);
+    assert_access(fx, access);
+    assert_access(fx, access);
+    assert_int_equal(bbo_fake_request_count(fx->fake), requests);
+}
+
+/* At `now`: a refresh with `sent` gives `access` / `refresh` living `ttl`
+ * seconds, served at once and again without another request. */
+static void refreshed_at(fixture *fx, int64_t now, const char *sent, const char *access,
+                         const char *refresh, int ttl)
+{
+    size_t before = bbo_fake_request_count(fx->fake);
+
+    push_short(fx, access, refresh, ttl);
+    served_at(fx, now, access, before + 1);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, before), sent);
+}
+
 /* A 10 s token with the default 60 s margin: due half-way through its life
  * (the margin for a token is at most half its lifetime), refreshed once;
  * the new token is served without another request until its own half. */
@@ -129,30 +150,13 @@ static void test_short_lived_refreshed_at_half_life(void **state)
 
     assert_rc(bbo_session_new(&fx->session, fx->client, make_token("at-1", "rt-1", T0 + 10, T0)),
               BBO_OK);
-    assert_access(fx, "at-1");
-    set_now(fx, T0 + 1);
-    assert_access(fx, "at-1");
-    set_now(fx, T0 + 4);
-    assert_access(fx, "at-1");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
-
-    set_now(fx, T0 + 5);
-    push_short(fx, "at-2", "rt-2", 10);
-    assert_access(fx, "at-2");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
-    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+    served_at(fx, T0, "at-1", 0);
+    served_at(fx, T0 + 1, "at-1", 0);
+    served_at(fx, T0 + 4, "at-1", 0);
+    refreshed_at(fx, T0 + 5, "rt-1", "at-2", "rt-2", 10);
     /* obtained at T0 + 5, expires at T0 + 15: due at T0 + 10 */
-    assert_access(fx, "at-2");
-    set_now(fx, T0 + 9);
-    assert_access(fx, "at-2");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
-
-    set_now(fx, T0 + 10);
-    push_short(fx, "at-3", "rt-3", 10);
-    assert_access(fx, "at-3");
-    assert_access(fx, "at-3");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 2);
-    assert_refresh_request(bbo_fake_request_at(fx->fake, 1), "rt-2");
+    served_at(fx, T0 + 9, "at-2", 1);
+    refreshed_at(fx, T0 + 10, "rt-2", "at-3", "rt-3", 10);
     assert_int_equal(bbo_fake_unexpected(fx->fake), 0);
 }
 
@@ -165,36 +169,21 @@ static void test_short_lived_margin_bounds(void **state)
     /* 130 s: min(60, 65) = 60, due at T0 + 70 */
     assert_rc(bbo_session_new(&fx->session, fx->client, make_token("at-1", "rt-1", T0 + 130, T0)),
               BBO_OK);
-    set_now(fx, T0 + 69);
-    assert_access(fx, "at-1");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
-    set_now(fx, T0 + 70);
-    push_short(fx, "at-2", "rt-2", 5);
-    assert_access(fx, "at-2");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    served_at(fx, T0 + 69, "at-1", 0);
+    refreshed_at(fx, T0 + 70, "rt-1", "at-2", "rt-2", 5);
+    /* 5 s (T0 + 70 to T0 + 75): min(60, 5 / 2) = 2, due at T0 + 73 */
+    served_at(fx, T0 + 72, "at-2", 1);
+    refreshed_at(fx, T0 + 73, "rt-2", "at-3", "rt-3", 5);
 
-    /* 5 s: min(60, 2) = 2, due at 3 s (obtained at T0 + 70) */
-    set_now(fx, T0 + 72);
-    assert_access(fx, "at-2");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
-    set_now(fx, T0 + 73);
-    push_short(fx, "at-3", "rt-3", 5);
-    assert_access(fx, "at-3");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 2);
-
-    /* margin 0: only when expired, whatever the lifetime */
+    /* margin 0: only when expired (T0 + 78), whatever the lifetime */
     assert_rc(bbo_session_set_refresh_margin(fx->session, 0), BBO_OK);
-    set_now(fx, T0 + 77);
-    assert_access(fx, "at-3");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 2);
+    served_at(fx, T0 + 77, "at-3", 2);
+    refreshed_at(fx, T0 + 78, "rt-3", "at-4", "rt-4", 5);
 
-    /* no obtained_at: the lifetime is unknown, the margin applies */
+    /* no obtained_at: the lifetime is unknown, the 60 s margin applies */
     assert_rc(bbo_session_set_refresh_margin(fx->session, 60), BBO_OK);
-    assert_rc(bbo_session_set_token(fx->session, make_token("at-4", "rt-4", T0 + 130, 0)), BBO_OK);
-    push_short(fx, "at-5", "rt-5", 3600);
-    assert_access(fx, "at-5");
-    assert_int_equal(bbo_fake_request_count(fx->fake), 3);
-    assert_refresh_request(bbo_fake_request_at(fx->fake, 2), "rt-4");
+    assert_rc(bbo_session_set_token(fx->session, make_token("at-5", "rt-5", T0 + 130, 0)), BBO_OK);
+    refreshed_at(fx, T0 + 78, "rt-5", "at-6", "rt-6", 3600);
 }
 
 #define HAMMER_TTL 4      /* tokens live 4 s: each is due 2 s after it came */
