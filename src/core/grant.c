@@ -6,6 +6,7 @@
 #include "internal/authorization.h"
 #include "internal/consumer.h"
 #include "internal/encode.h"
+#include "internal/http.h"
 #include "internal/http_error.h"
 #include "internal/token.h"
 
@@ -14,12 +15,15 @@
 static int basic_credentials(bbo_buf *header, const bbo_consumer *consumer)
 {
     bbo_buf pair = BBO_BUF_INIT;
+    size_t key_len = strlen(consumer->key), secret_len = strlen(consumer->secret);
     int error;
 
-    if ((error = bbo__url_encode(&pair, consumer->key, strlen(consumer->key), true)) == BBO_OK &&
+    /* each buffer allocated once, at its largest */
+    if ((error = bbo__buf_grow(&pair, (key_len + secret_len) * 3 + 1)) == BBO_OK &&
+        (error = bbo__buf_grow(header, 6 + ((key_len + secret_len) * 3 + 3) / 3 * 4)) == BBO_OK &&
+        (error = bbo__url_encode(&pair, consumer->key, key_len, true)) == BBO_OK &&
         (error = bbo__buf_putc(&pair, ':')) == BBO_OK &&
-        (error = bbo__url_encode(&pair, consumer->secret, strlen(consumer->secret), true)) ==
-            BBO_OK &&
+        (error = bbo__url_encode(&pair, consumer->secret, secret_len, true)) == BBO_OK &&
         (error = bbo__buf_puts(header, "Basic ")) == BBO_OK)
         error = bbo__base64_encode(header, (const unsigned char *)pair.ptr, pair.size, false);
     bbo__buf_dispose(&pair);
@@ -63,9 +67,9 @@ static int token_request(bbo_http_request **out, const bbo_consumer *consumer, b
          (error = bbo_http_request_add_header(req, "Authorization", authorization)) < 0) ||
         (error = bbo_http_request_add_header(req, "Content-Type",
                                              "application/x-www-form-urlencoded")) < 0 ||
-        (error = bbo_http_request_add_header(req, "Accept", "application/json")) < 0 ||
-        (error = bbo_http_request_set_body(req, form->ptr ? form->ptr : "", form->size)) < 0)
+        (error = bbo_http_request_add_header(req, "Accept", "application/json")) < 0)
         goto done;
+    bbo__http_request_take_body(req, form); /* the form is not copied */
     *out = req;
     req = NULL;
 done:
@@ -119,7 +123,9 @@ int bbo_grant_refresh_request(bbo_http_request **out, const bbo_consumer *consum
         return bbo__error_set(BBO_EINVAL, "bbo_grant_refresh_request: NULL argument");
     if (!bbo_token_refresh(token))
         return bbo__error_set(BBO_EEXPIRED, "the token has no refresh token; log in again");
-    if ((error = bbo__form_append(&form, "grant_type", "refresh_token")) == BBO_OK &&
+    /* the whole form in one allocation */
+    if ((error = bbo__buf_grow(&form, 40 + strlen(bbo_token_refresh(token)) * 3)) == BBO_OK &&
+        (error = bbo__form_append(&form, "grant_type", "refresh_token")) == BBO_OK &&
         (error = bbo__form_append(&form, "refresh_token", bbo_token_refresh(token))) == BBO_OK)
         error = token_request(out, consumer, &form, NULL);
     bbo__buf_dispose(&form);

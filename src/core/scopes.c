@@ -205,9 +205,20 @@ int bbo_scopes_dup(bbo_scopes **out, const bbo_scopes *scopes)
         return bbo__error_set(BBO_EINVAL, "bbo_scopes_dup: NULL argument");
     if ((error = bbo_scopes_new(&copy)) < 0)
         return error;
-    for (i = 0; i < scopes->count; i++)
-        if ((error = insert_scope(copy, scopes->items[i], strlen(scopes->items[i]))) < 0)
+    /* already checked, sorted and unique: copied in order, one array */
+    if (scopes->count &&
+        (copy->items = bbo__malloc(scopes->count * sizeof(char *))) == NULL) {
+        error = bbo__error_oom();
+        goto done;
+    }
+    copy->capacity = scopes->count;
+    for (i = 0; i < scopes->count; i++) {
+        if ((copy->items[i] = bbo__strdup(scopes->items[i])) == NULL) {
+            error = bbo__error_oom();
             goto done;
+        }
+        copy->count++;
+    }
     *out = copy;
     copy = NULL;
 done:

@@ -15,11 +15,110 @@
 
 struct bbo_token {
     char *access;
+    size_t access_len;
     char *refresh;     /* NULL when none */
     char *type;        /* lowercase */
     int64_t expires_at;
     int64_t obtained_at;
     bbo_scopes *scopes;
+};
+
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+
+/* 0xff in each byte of x that lies in [lo, hi] */
+static inline __attribute__((always_inline)) __m128i in_range(__m128i x, char lo, char hi)
+{
+    return _mm_cmpeq_epi8(_mm_subs_epu8(_mm_sub_epi8(x, _mm_set1_epi8(lo)),
+                                        _mm_set1_epi8((char)(hi - lo))),
+                          _mm_setzero_si128());
+}
+
+static inline __attribute__((always_inline)) __m128i is_byte(__m128i x, char c)
+{
+    return _mm_cmpeq_epi8(x, _mm_set1_epi8(c));
+}
+
+/* 16 bytes that are all bearer characters: 0xffff */
+static inline __attribute__((always_inline)) int bearer_mask(__m128i x)
+{
+    /* x | 0x20 folds A-Z onto a-z and nothing else onto a-z */
+    __m128i ok = _mm_or_si128(in_range(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z'),
+                              in_range(x, '-', ':'));
+
+    ok = _mm_or_si128(ok, _mm_or_si128(_mm_or_si128(is_byte(x, '+'), is_byte(x, '=')),
+                                       _mm_or_si128(is_byte(x, '_'), is_byte(x, '~'))));
+    return _mm_movemask_epi8(ok);
+}
+
+/* Bytes of `text` checked 32 at a time; how many from the start are known good. */
+static size_t bearer_prefix(const char *text, size_t len)
+{
+    size_t i = 0;
+
+    for (; len - i >= 32; i += 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(text + i + 16));
+
+        if ((bearer_mask(a) & bearer_mask(b)) != 0xffff)
+            break;
+    }
+    return i;
+}
+#else
+static size_t bearer_prefix(const char *text, size_t len)
+{
+    (void)text;
+    (void)len;
+    return 0;
+}
+#endif
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define BEARER_AVX2 1
+
+/* The same as bearer_prefix, 32 bytes a step, on CPUs with AVX2. */
+__attribute__((target("avx2"))) static size_t bearer_prefix_avx2(const char *text, size_t len)
+{
+    const __m256i zero = _mm256_setzero_si256(), fold = _mm256_set1_epi8(0x20),
+                  a = _mm256_set1_epi8('a'), letters = _mm256_set1_epi8('z' - 'a'),
+                  dash = _mm256_set1_epi8('-'), digits = _mm256_set1_epi8(':' - '-'),
+                  plus = _mm256_set1_epi8('+'), equals = _mm256_set1_epi8('='),
+                  under = _mm256_set1_epi8('_'), tilde = _mm256_set1_epi8('~');
+    size_t i = 0;
+
+    for (; len - i >= 32; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(text + i));
+        __m256i ok = _mm256_or_si256(
+            _mm256_cmpeq_epi8(_mm256_subs_epu8(_mm256_sub_epi8(_mm256_or_si256(x, fold), a),
+                                               letters), zero),
+            _mm256_cmpeq_epi8(_mm256_subs_epu8(_mm256_sub_epi8(x, dash), digits), zero));
+
+        ok = _mm256_or_si256(ok, _mm256_or_si256(
+                                     _mm256_or_si256(_mm256_cmpeq_epi8(x, plus),
+                                                     _mm256_cmpeq_epi8(x, equals)),
+                                     _mm256_or_si256(_mm256_cmpeq_epi8(x, under),
+                                                     _mm256_cmpeq_epi8(x, tilde))));
+        if ((unsigned)_mm256_movemask_epi8(ok) != 0xffffffffu)
+            break;
+    }
+    return i;
+}
+#endif
+
+/* RFC 6750 b64token characters: ALPHA DIGIT - . _ ~ + / = (and ':'). */
+#define B4(x) x, x, x, x
+#define B16(x) B4(x), B4(x), B4(x), B4(x)
+static const unsigned char bearer_char[256] = {
+    B16(0), B16(0),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, /* 0x20: + - . / */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, /* 0x30: 0-9 : = */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40: A-O */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, /* 0x50: P-Z _ */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60: a-o */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, /* 0x70: p-z ~ */
+    B16(0), B16(0), B16(0), B16(0), B16(0), B16(0), B16(0), B16(0),
 };
 
 bool bbo__token_text_is_valid(const char *text, size_t len)
@@ -28,20 +127,23 @@ bool bbo__token_text_is_valid(const char *text, size_t len)
 
     if (len == 0)
         return false;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=' ||
-              c == ':'))
+#ifdef BEARER_AVX2
+    i = __builtin_cpu_supports("avx2") ? bearer_prefix_avx2(text, len) : bearer_prefix(text, len);
+#else
+    i = bearer_prefix(text, len);
+#endif
+    for (; i < len; i++)
+        if (!bearer_char[(unsigned char)text[i]])
             return false;
-    }
     return true;
 }
 
-static int token_alloc(bbo_token **out, const char *access, const char *refresh,
-                       const char *type, int64_t expires_at, int64_t obtained_at,
-                       const bbo_scopes *scopes)
+/* The type of (nearly) every token: shared, never written nor freed. */
+static char bearer_type[] = "bearer";
+
+static int token_alloc(bbo_token **out, const char *access, size_t access_len,
+                       const char *refresh, const char *type, int64_t expires_at,
+                       int64_t obtained_at, const bbo_scopes *scopes)
 {
     bbo_token *tok;
     size_t i;
@@ -51,19 +153,47 @@ static int token_alloc(bbo_token **out, const char *access, const char *refresh,
         return bbo__error_oom();
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
-    if ((tok->access = bbo__strdup(access)) == NULL ||
+    tok->access_len = access_len;
+    if (!type || strcmp(type, bearer_type) == 0)
+        tok->type = bearer_type;
+    if ((tok->access = bbo__strndup(access, access_len)) == NULL ||
         (refresh && (tok->refresh = bbo__strdup(refresh)) == NULL) ||
-        (tok->type = bbo__strdup(type ? type : "bearer")) == NULL) {
+        (!tok->type && (tok->type = bbo__strdup(type)) == NULL)) {
         bbo_token_free(tok);
         return bbo__error_oom();
     }
-    for (i = 0; tok->type[i]; i++)
+    for (i = 0; tok->type != bearer_type && tok->type[i]; i++)
         if (tok->type[i] >= 'A' && tok->type[i] <= 'Z')
             tok->type[i] = (char)(tok->type[i] + 32);
     if ((error = scopes ? bbo_scopes_dup(&tok->scopes, scopes) : bbo_scopes_new(&tok->scopes)) < 0) {
         bbo_token_free(tok);
         return error;
     }
+    *out = tok;
+    return BBO_OK;
+}
+
+/* A bearer token made of parsed parts, taking them over (no second copy of
+ * the secrets): `*access`, `*refresh` and `*scopes` are set to NULL. */
+static int token_adopt(bbo_token **out, char **access, size_t access_len, char **refresh,
+                       int64_t expires_at, int64_t obtained_at, bbo_scopes **scopes)
+{
+    bbo_token *tok;
+
+    if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL)
+        return bbo__error_oom();
+    tok->type = bearer_type;
+    tok->expires_at = expires_at;
+    tok->obtained_at = obtained_at;
+    tok->access = *access;
+    tok->access_len = access_len; /* checked: no NUL inside */
+    *access = NULL;
+    if (refresh) {
+        tok->refresh = *refresh;
+        *refresh = NULL;
+    }
+    tok->scopes = *scopes;
+    *scopes = NULL;
     *out = tok;
     return BBO_OK;
 }
@@ -82,19 +212,19 @@ int bbo__token_new_at(bbo_token **out, const char *access, const char *refresh,
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: only bearer tokens are supported");
     if (expires_at < 0)
         return bbo__error_set(BBO_EINVAL, "bbo_token_new: negative expires_at");
-    return token_alloc(out, access, refresh, type, expires_at, now, scopes);
+    return token_alloc(out, access, strlen(access), refresh, type, expires_at, now, scopes);
 }
 
 int bbo_token_dup(bbo_token **out, const bbo_token *t)
 {
     if (!out || !t)
         return bbo__error_set(BBO_EINVAL, "bbo_token_dup: NULL argument");
-    return token_alloc(out, t->access, t->refresh, t->type, t->expires_at, t->obtained_at,
-                       t->scopes);
+    return token_alloc(out, t->access, t->access_len, t->refresh, t->type, t->expires_at,
+                       t->obtained_at, t->scopes);
 }
 
 /* A non-negative integer literal (digits only, as JSON number or string). */
-static bool parse_seconds(const bbo_json_field *f, int64_t *out)
+static bool parse_seconds(const bbo_json_field *f, const char *view, int64_t *out)
 {
     int64_t value = 0;
     size_t i;
@@ -103,12 +233,20 @@ static bool parse_seconds(const bbo_json_field *f, int64_t *out)
         f->length > 15)
         return false;
     for (i = 0; i < f->length; i++) {
-        if (f->text[i] < '0' || f->text[i] > '9')
+        if (view[i] < '0' || view[i] > '9')
             return false;
-        value = value * 10 + (f->text[i] - '0');
+        value = value * 10 + (view[i] - '0');
     }
     *out = value;
     return true;
+}
+
+/* A string field that reads "bearer" in any case (as strcasecmp would). */
+static bool is_bearer(const bbo_json_field *f, const char *view)
+{
+    if (f->text)
+        return bbo__strcasecmp(f->text, "bearer") == 0;
+    return f->length == 6 && bbo__strncasecmp(view, "bearer", 6) == 0; /* no NUL inside */
 }
 
 enum {
@@ -149,12 +287,19 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
         { "error", 0, NULL, 0 }, { "error_description", 0, NULL, 0 },
         { "error.message", 0, NULL, 0 },
     };
+    const char *v[F_COUNT] = { NULL };
     const bbo_json_field *scope;
+    char scope_text[512], *scope_heap = NULL;
+    const char *scope_copy;
     bbo_scopes *scopes = NULL;
     int64_t expires_at = 0, obtained_at = now, seconds;
     int error;
 
-    if ((error = bbo__json_extract(json, len, f, F_COUNT, what)) < 0)
+    /* what is only looked at is borrowed from the text, not copied */
+    if ((error = bbo__json_extract_views(json, len, f, F_COUNT, what,
+                                         1u << F_TYPE | 1u << F_EXPIRES_IN | 1u << F_EXPIRES_AT |
+                                             1u << F_OBTAINED_AT | 1u << F_SCOPE | 1u << F_SCOPES,
+                                         v)) < 0)
         return error;
     if (f[F_ERROR].kind != BBO_JSON_ABSENT && f[F_ERROR].kind != BBO_JSON_OTHER) {
         error = error_body(f, what);
@@ -177,23 +322,23 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
         goto done;
     }
     if (f[F_TYPE].kind != BBO_JSON_ABSENT &&
-        (f[F_TYPE].kind != BBO_JSON_STRING || bbo__strcasecmp(f[F_TYPE].text, "bearer") != 0)) {
+        (f[F_TYPE].kind != BBO_JSON_STRING || !is_bearer(&f[F_TYPE], v[F_TYPE]))) {
         error = bbo__error_set(BBO_EPROTOCOL, "%s has a token_type other than bearer", what);
         goto done;
     }
-    if (f[F_OBTAINED_AT].kind != BBO_JSON_ABSENT && !parse_seconds(&f[F_OBTAINED_AT], &obtained_at)) {
+    if (f[F_OBTAINED_AT].kind != BBO_JSON_ABSENT && !parse_seconds(&f[F_OBTAINED_AT], v[F_OBTAINED_AT], &obtained_at)) {
         error = bbo__error_set(BBO_EPROTOCOL, "%s has an invalid obtained_at", what);
         goto done;
     }
     if (f[F_EXPIRES_IN].kind != BBO_JSON_ABSENT) {
-        if (!parse_seconds(&f[F_EXPIRES_IN], &seconds) || seconds < 1 || seconds > EXPIRES_IN_MAX) {
+        if (!parse_seconds(&f[F_EXPIRES_IN], v[F_EXPIRES_IN], &seconds) || seconds < 1 || seconds > EXPIRES_IN_MAX) {
             error = bbo__error_set(BBO_EPROTOCOL, "%s has an expires_in that is not a number of "
                                                   "seconds between 1 and one year", what);
             goto done;
         }
         expires_at = now + seconds;
     } else if (f[F_EXPIRES_AT].kind != BBO_JSON_ABSENT &&
-               !parse_seconds(&f[F_EXPIRES_AT], &expires_at)) {
+               !parse_seconds(&f[F_EXPIRES_AT], v[F_EXPIRES_AT], &expires_at)) {
         error = bbo__error_set(BBO_EPROTOCOL, "%s has an invalid expires_at", what);
         goto done;
     }
@@ -203,16 +348,29 @@ int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t 
         error = bbo__error_set(BBO_EPROTOCOL, "%s has a %s that is not a string", what, scope->path);
         goto done;
     }
-    if ((error = scope->kind == BBO_JSON_STRING ? bbo_scopes_parse(&scopes, scope->text)
+    if (scope->kind == BBO_JSON_STRING && !scope->text) { /* borrowed: NUL-terminate */
+        if (scope->length < sizeof(scope_text)) {
+            memcpy(scope_text, v[scope - f], scope->length);
+            scope_text[scope->length] = '\0';
+            scope_copy = scope_text;
+        } else if ((scope_copy = scope_heap = bbo__strndup(v[scope - f], scope->length)) == NULL) {
+            error = bbo__error_oom();
+            goto done;
+        }
+    } else {
+        scope_copy = scope->text;
+    }
+    if ((error = scope->kind == BBO_JSON_STRING ? bbo_scopes_parse(&scopes, scope_copy)
                                                 : bbo_scopes_new(&scopes)) < 0) {
         if (error == BBO_EINVAL)
             error = bbo__error_set(BBO_EPROTOCOL, "%s has a malformed %s", what, scope->path);
         goto done;
     }
-    error = token_alloc(out, f[F_ACCESS].text,
-                        f[F_REFRESH].kind == BBO_JSON_STRING ? f[F_REFRESH].text : NULL,
-                        NULL, expires_at, obtained_at, scopes);
+    error = token_adopt(out, &f[F_ACCESS].text, f[F_ACCESS].length,
+                        f[F_REFRESH].kind == BBO_JSON_STRING ? &f[F_REFRESH].text : NULL,
+                        expires_at, obtained_at, &scopes);
 done:
+    bbo__free(scope_heap);
     bbo_scopes_free(scopes);
     bbo__json_fields_dispose(f, F_COUNT);
     return error;
@@ -304,6 +462,11 @@ done:
     return error;
 }
 
+size_t bbo__token_access_len(const bbo_token *t)
+{
+    return t->access_len;
+}
+
 const char *bbo_token_access(const bbo_token *t)
 {
     return t ? t->access : NULL;
@@ -351,7 +514,8 @@ void bbo_token_free(bbo_token *t)
         return;
     bbo__free(t->access);  /* bbo__free wipes */
     bbo__free(t->refresh);
-    bbo__free(t->type);
+    if (t->type != bearer_type)
+        bbo__free(t->type);
     bbo_scopes_free(t->scopes);
     bbo__free(t);
 }

@@ -15,6 +15,10 @@ void *bbo__malloc(size_t size);
 void *bbo__calloc(size_t count, size_t size);
 void *bbo__realloc(void *ptr, size_t size);
 void bbo__free(void *ptr);
+/* bbo__free for a block of which only the first `used` bytes were ever
+ * written since it was allocated (or last wiped): only those are wiped
+ * (a large reserved room that held a small answer). */
+void bbo__free_used(void *ptr, size_t used);
 char *bbo__strdup(const char *s);
 char *bbo__strndup(const char *s, size_t len);
 

@@ -17,4 +17,8 @@
 int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t headers,
                                size_t header_bytes);
 
+/* Make `body` the request's body, taking the buffer over (no copy): `body`
+ * is left empty. */
+void bbo__http_request_take_body(bbo_http_request *req, bbo_buf *body);
+
 #endif

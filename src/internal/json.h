@@ -11,6 +11,7 @@
 #define BBO_INTERNAL_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 #define BBO_JSON_MAX_DEPTH 32
@@ -38,6 +39,16 @@ typedef struct bbo_json_field {
  */
 int bbo__json_extract(const char *json, size_t len, bbo_json_field *fields, size_t count,
                       const char *what);
+
+/*
+ * bbo__json_extract that copies less: a field whose bit is set in `borrow`
+ * (bit i for fields[i]) and whose value is a number or a string without
+ * escapes keeps `text` NULL. `views` (count entries) receives, for every
+ * string and number, where its `length` bytes are: in `json` when
+ * borrowed (not NUL-terminated), else `text`.
+ */
+int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields, size_t count,
+                            const char *what, uint32_t borrow, const char **views);
 
 /* Free what bbo__json_extract filled in (wiping it). */
 void bbo__json_fields_dispose(bbo_json_field *fields, size_t count);

@@ -24,4 +24,7 @@ int bbo__token_set_refresh(bbo_token *token, const char *refresh);
  * only, so a hostile server cannot smuggle CR/LF into our requests. */
 bool bbo__token_text_is_valid(const char *text, size_t len);
 
+/* strlen of the access token, kept by the token. */
+size_t bbo__token_access_len(const bbo_token *token);
+
 #endif

@@ -15,7 +15,8 @@ typedef struct bbo_url {
     char *query;   /* after '?', or NULL */
 } bbo_url;
 
-/* Parse an absolute http(s) URL without user info. BBO_EINVAL (error set,
+/* Parse an absolute http(s) URL without user info (out NULL: only check it,
+ * allocating nothing). BBO_EINVAL (error set,
  * `what` names the URL in the message) when it is not one. */
 int bbo__url_parse(bbo_url *out, const char *url, const char *what);
 void bbo__url_dispose(bbo_url *url);

@@ -24,6 +24,13 @@ typedef struct curl_transport {
     char *ca_file;
     char *ca_dir;
     char *proxy;
+    /* how the handle was last set up: method, "+" with a body, "L" for a
+     * loopback host (no proxy); "" after a reset is due */
+    char setup[24];
+    /* the scheme and authority is_loopback_url last answered for */
+    char loopback_for[128];
+    size_t loopback_for_len;
+    bool loopback;
 } curl_transport;
 
 /* What the callbacks of one transfer share. */
@@ -116,6 +123,14 @@ static void wipe_headers(struct curl_slist *list)
         bbo__wipe(list->data, strlen(list->data));
 }
 
+static size_t body_len(const bbo_http_request *req)
+{
+    size_t len;
+
+    bbo_http_request_body(req, &len);
+    return len;
+}
+
 static int build_headers(const bbo_http_request *req, struct curl_slist **out)
 {
     struct curl_slist *list = NULL, *grown;
@@ -123,8 +138,10 @@ static int build_headers(const bbo_http_request *req, struct curl_slist **out)
     size_t i;
     int error = BBO_OK;
 
-    /* no "Expect: 100-continue" round trip for small form bodies */
-    if ((list = curl_slist_append(NULL, "Expect:")) == NULL)
+    /* no "Expect: 100-continue" round trip: libcurl adds it only to bodies
+     * over 1 KiB (over 1 MiB in newer versions), so only those need it
+     * switched off (one custom header less to scan on every request) */
+    if (body_len(req) > 1024 && (list = curl_slist_append(NULL, "Expect:")) == NULL)
         return bbo__error_oom();
     for (i = 0; i < bbo_http_request_header_count(req); i++) {
         bbo__buf_clear(&line);
@@ -330,6 +347,26 @@ static long max_idle_s(const bbo_http_request *req)
     return 5;
 }
 
+/* is_loopback_url, remembered for the last scheme and authority asked
+ * about (libcurl's URL parser costs about a twentieth of a request): the
+ * host depends on nothing after the authority, and allowed_protocol has
+ * already refused user info and odd host characters. */
+static bool loopback_cached(curl_transport *ct, const char *url)
+{
+    const char *rest = strstr(url, "://");
+    size_t len;
+
+    if (!rest || (len = (size_t)(rest + 3 - url) + strcspn(rest + 3, "/?#")) >=
+                     sizeof(ct->loopback_for))
+        return is_loopback_url(url);
+    if (len != ct->loopback_for_len || memcmp(ct->loopback_for, url, len) != 0) {
+        ct->loopback = is_loopback_url(url);
+        memcpy(ct->loopback_for, url, len);
+        ct->loopback_for_len = len;
+    }
+    return ct->loopback;
+}
+
 static int configure_easy(curl_transport *ct, const bbo_http_request *req, transfer *t,
                           struct curl_slist *headers, char *errbuf)
 {
@@ -337,12 +374,30 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req, trans
     int timeout_ms = bbo_http_request_timeout_ms(req);
     CURL *easy = ct->easy;
     int error;
-    bool ok;
+    bool ok, loopback;
 
     if ((error = allowed_protocol(bbo_http_request_url(req), &protocol)) < 0)
         return error;
-    /* reset keeps the connection and TLS session caches, drops old options */
-    curl_easy_reset(easy);
+    loopback = loopback_cached(ct, bbo_http_request_url(req));
+    /* reset keeps the connection and TLS session caches, drops old options.
+     * Every option is set again below; which ones depends only on the
+     * method, a body or not, and a loopback host (the proxy): a request
+     * set up like the one before needs no reset. */
+    {
+        const char *method = bbo_http_request_method(req);
+        const char *tail = body_len(req) ? (loopback ? "+L" : "+") : (loopback ? "L" : "");
+        size_t len = strlen(method);
+
+        if (len + 3 > sizeof(ct->setup) || strncmp(ct->setup, method, len) != 0 ||
+            strcmp(ct->setup + len, tail) != 0) {
+            curl_easy_reset(easy);
+            ct->setup[0] = '\0';
+            if (len + 3 <= sizeof(ct->setup)) {
+                memcpy(ct->setup, method, len);
+                strcpy(ct->setup + len, tail);
+            }
+        }
+    }
     ok = curl_easy_setopt(easy, CURLOPT_URL, bbo_http_request_url(req)) == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
          curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocol) == CURLE_OK &&
@@ -379,7 +434,7 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req, trans
          /* "" overrides both the configured proxy and http_proxy & co.:
           * a loopback server is reached directly, never through a proxy
           * that would see its Bearer token or Basic credentials */
-         (is_loopback_url(bbo_http_request_url(req))
+         (loopback
               ? curl_easy_setopt(easy, CURLOPT_PROXY, "") == CURLE_OK
               : (!ct->proxy || curl_easy_setopt(easy, CURLOPT_PROXY, ct->proxy) == CURLE_OK));
     if (!ok)
@@ -458,6 +513,7 @@ int bbo__curl_transport_configure(void *payload, const bbo_curl_config *config)
     ct->ca_dir = ca_dir;
     ct->proxy = proxy;
     ct->connect_timeout_ms = config->connect_timeout_ms;
+    ct->setup[0] = '\0'; /* options may go: the next request resets the handle */
     pthread_mutex_unlock(&ct->lock);
     return BBO_OK;
 }

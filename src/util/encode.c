@@ -7,39 +7,55 @@
 
 static const char hex_digits[] = "0123456789ABCDEF";
 
+/* RFC 3986 unreserved: ALPHA DIGIT - . _ ~ */
+#define U4(x) x, x, x, x
+#define U16(x) U4(x), U4(x), U4(x), U4(x)
+static const unsigned char unreserved[256] = {
+    U16(0), U16(0),
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, /* 0x20: - . */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* 0x30: 0-9 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40: A-O */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, /* 0x50: P-Z _ */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60: a-o */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, /* 0x70: p-z ~ */
+    U16(0), U16(0), U16(0), U16(0), U16(0), U16(0), U16(0), U16(0),
+};
+
 bool bbo__is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return unreserved[c];
 }
 
 int bbo__url_encode(bbo_buf *out, const char *s, size_t len, bool form)
 {
-    size_t i;
+    size_t i = 0, run;
     int error;
+    char *p;
 
     /* worst case triples the length: grow once instead of per byte */
     if (len > SIZE_MAX / 3)
         return bbo__error_oom();
     if ((error = bbo__buf_grow(out, len * 3)) < 0)
         return error;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char *p = out->ptr + out->size;
-
-        if (bbo__is_unreserved(c)) {
-            *p = (char)c;
-            out->size += 1;
-        } else if (form && c == ' ') {
-            *p = '+';
-            out->size += 1;
+    p = out->ptr + out->size;
+    while (i < len) {
+        /* runs of unreserved characters go as they are, in one copy */
+        for (run = i; run < len && unreserved[(unsigned char)s[run]]; run++)
+            ;
+        memcpy(p, s + i, run - i);
+        p += run - i;
+        if ((i = run) >= len)
+            break;
+        if (form && s[i] == ' ') {
+            *p++ = '+';
         } else {
-            p[0] = '%';
-            p[1] = hex_digits[c >> 4];
-            p[2] = hex_digits[c & 15];
-            out->size += 3;
+            *p++ = '%';
+            *p++ = hex_digits[(unsigned char)s[i] >> 4];
+            *p++ = hex_digits[(unsigned char)s[i] & 15];
         }
+        i++;
     }
+    out->size = (size_t)(p - out->ptr);
     out->ptr[out->size] = '\0';
     return BBO_OK;
 }

@@ -10,21 +10,54 @@
 
 void bbo__url_dispose(bbo_url *url)
 {
-    bbo__free_str(&url->scheme);
-    bbo__free_str(&url->host);
-    bbo__free_str(&url->path);
-    bbo__free_str(&url->query);
+    /* every part lives in the block that starts with the scheme */
+    bbo__free(url->scheme);
+    url->scheme = url->host = url->path = url->query = NULL;
 }
 
-static char *lower_copy(const char *s, size_t len)
+/* `len` bytes of `s` lowercased at `out`, NUL-terminated; past the NUL. */
+static char *put_lower(char *out, const char *s, size_t len)
 {
-    char *copy = bbo__strndup(s, len);
     size_t i;
 
-    for (i = 0; copy && i < len; i++)
-        if (copy[i] >= 'A' && copy[i] <= 'Z')
-            copy[i] = (char)(copy[i] + 32);
-    return copy;
+    for (i = 0; i < len; i++)
+        out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+    out[len] = '\0';
+    return out + len + 1;
+}
+
+/* URL bytes: blanks and controls are refused, NUL ends the text. */
+enum { U_FINE = 0, U_END, U_BAD };
+
+#define C4(x) x, x, x, x
+#define C16(x) C4(x), C4(x), C4(x), C4(x)
+static const unsigned char url_class[256] = {
+    U_END, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD,
+    U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD, U_BAD,
+    C16(U_BAD), U_BAD, /* 0x20: the blank */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, /* 0x21-0x27 */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, /* 0x28-0x2f */
+    C16(U_FINE), C16(U_FINE), C16(U_FINE), /* 0x30-0x5f */
+    C16(U_FINE), /* 0x60-0x6f */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, /* 0x70-0x77 */
+    U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_FINE, U_BAD, /* 0x78-0x7f: DEL */
+    C16(U_FINE), C16(U_FINE), C16(U_FINE), C16(U_FINE), /* 0x80-0xff as before */
+    C16(U_FINE), C16(U_FINE), C16(U_FINE), C16(U_FINE),
+};
+
+/* 5 for "https://", 4 for "http://" (any case), else 0. */
+static size_t scheme_length(const char *url)
+{
+    /* | 0x20 lowercases the letters and maps nothing else onto them; the
+     * first mismatch (a NUL at the latest) stops the reading */
+    if ((url[0] | 0x20) != 'h' || (url[1] | 0x20) != 't' || (url[2] | 0x20) != 't' ||
+        (url[3] | 0x20) != 'p')
+        return 0;
+    if ((url[4] | 0x20) == 's' && url[5] == ':' && url[6] == '/' && url[7] == '/')
+        return 5;
+    if (url[4] == ':' && url[5] == '/' && url[6] == '/')
+        return 4;
+    return 0;
 }
 
 static bool valid_host_char(char c)
@@ -36,18 +69,15 @@ static bool valid_host_char(char c)
 int bbo__url_parse(bbo_url *out, const char *url, const char *what)
 {
     bbo_url parsed = { NULL, NULL, 0, NULL, NULL };
-    const char *p, *host, *host_end, *path;
-    size_t scheme_len, i;
-    int error = BBO_EINVAL;
+    const char *p, *host, *host_end, *path, *query = NULL;
+    size_t scheme_len, host_len, path_len, query_len = 0, i;
+    char *block;
 
-    for (i = 0; url[i]; i++)
-        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-            return bbo__error_set(BBO_EINVAL, "%s has a blank or control character", what);
-    if (bbo__strncasecmp(url, "https://", 8) == 0)
-        scheme_len = 5;
-    else if (bbo__strncasecmp(url, "http://", 7) == 0)
-        scheme_len = 4;
-    else
+    for (i = 0; url_class[(unsigned char)url[i]] == U_FINE; i++)
+        ;
+    if (url_class[(unsigned char)url[i]] == U_BAD)
+        return bbo__error_set(BBO_EINVAL, "%s has a blank or control character", what);
+    if ((scheme_len = scheme_length(url)) == 0)
         return bbo__error_set(BBO_EINVAL, "%s is not an absolute http(s) URL", what);
     host = url + scheme_len + 3;
     for (p = host; *p && *p != '/' && *p != '?' && *p != '#'; p++)
@@ -61,7 +91,8 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
             if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
                   (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
                 return bbo__error_set(BBO_EINVAL, "%s has a malformed IPv6 host", what);
-        parsed.host = lower_copy(host + 1, (size_t)(host_end - host - 1));
+        host++;
+        host_len = (size_t)(host_end - host);
         p = host_end + 1;
     } else {
         for (p = host; p < path && *p != ':'; p++)
@@ -69,47 +100,48 @@ int bbo__url_parse(bbo_url *out, const char *url, const char *what)
                 return bbo__error_set(BBO_EINVAL, "%s has an invalid host name", what);
         if (p == host)
             return bbo__error_set(BBO_EINVAL, "%s has no host", what);
-        parsed.host = lower_copy(host, (size_t)(p - host));
+        host_len = (size_t)(p - host);
     }
-    if (!parsed.host)
-        goto oom;
     parsed.port = scheme_len == 5 ? 443 : 80;
     if (p < path) {
         long port = 0;
 
         if (*p != ':' || p + 1 == path)
-            goto bad_port;
+            return bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
         for (p++; p < path; p++) {
             if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535)
-                goto bad_port;
+                return bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
         }
         if (port == 0)
-            goto bad_port;
+            return bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
         parsed.port = (int)port;
     }
-    if ((parsed.scheme = lower_copy(url, scheme_len)) == NULL)
-        goto oom;
+    if (!out)
+        return BBO_OK; /* only checked: nothing to copy */
     for (p = path; *p && *p != '?' && *p != '#'; p++)
         ;
-    if ((parsed.path = bbo__strndup(path, (size_t)(p - path))) == NULL)
-        goto oom;
+    path_len = (size_t)(p - path);
     if (*p == '?') {
-        const char *q = ++p;
-
+        query = ++p;
         while (*p && *p != '#')
             p++;
-        if ((parsed.query = bbo__strndup(q, (size_t)(p - q))) == NULL)
-            goto oom;
+        query_len = (size_t)(p - query);
+    }
+    /* one block for all parts */
+    if ((block = bbo__malloc(scheme_len + host_len + path_len + query_len + 4)) == NULL)
+        return bbo__error_oom();
+    parsed.scheme = block;
+    parsed.host = put_lower(block, url, scheme_len);
+    parsed.path = put_lower(parsed.host, host, host_len);
+    memcpy(parsed.path, path, path_len);
+    parsed.path[path_len] = '\0';
+    if (query) {
+        parsed.query = parsed.path + path_len + 1;
+        memcpy(parsed.query, query, query_len);
+        parsed.query[query_len] = '\0';
     }
     *out = parsed;
     return BBO_OK;
-bad_port:
-    error = bbo__error_set(BBO_EINVAL, "%s has an invalid port", what);
-    bbo__url_dispose(&parsed);
-    return error;
-oom:
-    bbo__url_dispose(&parsed);
-    return bbo__error_oom();
 }
 
 bool bbo__url_is_loopback(const bbo_url *url)
@@ -117,7 +149,9 @@ bool bbo__url_is_loopback(const bbo_url *url)
     return strcmp(url->host, "127.0.0.1") == 0 || strcmp(url->host, "::1") == 0;
 }
 
-int bbo__url_check_endpoint(const char *url, const char *what)
+/* An absolute http(s) URL without a fragment; with `secure`, https or
+ * loopback http only. */
+static int check_url(const char *url, const char *what, bool secure)
 {
     bbo_url parsed;
     int error;
@@ -126,7 +160,7 @@ int bbo__url_check_endpoint(const char *url, const char *what)
         return error;
     if (strchr(url, '#'))
         error = bbo__error_set(BBO_EINVAL, "%s may not have a fragment", what);
-    else if (strcmp(parsed.scheme, "https") != 0 && !bbo__url_is_loopback(&parsed))
+    else if (secure && strcmp(parsed.scheme, "https") != 0 && !bbo__url_is_loopback(&parsed))
         error = bbo__error_set(BBO_EINVAL,
                                "%s must use https (plain http is allowed only for 127.0.0.1 "
                                "and [::1])", what);
@@ -134,20 +168,17 @@ int bbo__url_check_endpoint(const char *url, const char *what)
     return error;
 }
 
+int bbo__url_check_endpoint(const char *url, const char *what)
+{
+    return check_url(url, what, true);
+}
+
+/* The browser, not bboauth, sends the code to a callback, and PKCE makes a
+ * code seen in transit useless without the verifier; Bitbucket accepts
+ * plain http callbacks, which servers on their own host and port use. */
 int bbo__url_check_callback(const char *url, const char *what)
 {
-    bbo_url parsed;
-    int error;
-
-    /* The browser, not bboauth, sends the code there, and PKCE makes a code
-     * seen in transit useless without the verifier; Bitbucket accepts plain
-     * http callbacks, which servers on their own host and port use. */
-    if ((error = bbo__url_parse(&parsed, url, what)) < 0)
-        return error;
-    if (strchr(url, '#'))
-        error = bbo__error_set(BBO_EINVAL, "%s may not have a fragment", what);
-    bbo__url_dispose(&parsed);
-    return error;
+    return check_url(url, what, false);
 }
 
 bool bbo__url_same_origin(const bbo_url *a, const bbo_url *b)

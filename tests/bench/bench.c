@@ -11,6 +11,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,51 @@ static void report_ns(const char *name, op_fn op, op_fn baseline, const char *ba
 
     printf("  %-42s %7.0f ns/call  %6.2fx %s (%.0f ns)\n", name, t * 1e9, t / base,
            baseline_name, base * 1e9);
+}
+
+static int compare_seconds(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Seconds per call of `op` and `base` (medians) and the median ratio of
+ * adjacent blocks of `n` calls over 51 rounds, the order alternating, so
+ * load that comes and goes on the machine hits both alike. */
+static double alternating(op_fn op, void *ctx, op_fn base, void *base_ctx, long n,
+                          double *op_s, double *base_s)
+{
+    enum { ROUNDS = 51 };
+    double t_op[ROUNDS], t_base[ROUNDS], ratio[ROUNDS], start;
+    long i;
+    int r, k;
+
+    for (i = 0; i < n; i++) { /* warm */
+        op(ctx);
+        base(base_ctx);
+    }
+    for (r = 0; r < ROUNDS; r++) {
+        for (k = 0; k < 2; k++) {
+            bool do_op = (r + k) % 2 == 0;
+
+            start = now_s();
+            for (i = 0; i < n; i++) {
+                if (do_op)
+                    op(ctx);
+                else
+                    base(base_ctx);
+            }
+            *(do_op ? &t_op[r] : &t_base[r]) = (now_s() - start) / (double)n;
+        }
+        ratio[r] = t_op[r] / t_base[r];
+    }
+    qsort(t_op, ROUNDS, sizeof(double), compare_seconds);
+    qsort(t_base, ROUNDS, sizeof(double), compare_seconds);
+    qsort(ratio, ROUNDS, sizeof(double), compare_seconds);
+    *op_s = t_op[ROUNDS / 2];
+    *base_s = t_base[ROUNDS / 2];
+    return ratio[ROUNDS / 2];
 }
 
 /* ---- token answer parsing vs yajl's tree parser on the same body ------ */
@@ -170,6 +216,68 @@ static void base_token_dup(void *c)
     bbo_token_free(t);
 }
 
+
+/* ---- access_token from 1 and 32 threads vs mutex+strdup ---------------- */
+
+#define BATCH 2000
+
+typedef struct thread_arg {
+    op_fn op;
+    void *ctx;
+    int batches;
+    pthread_barrier_t *start;
+} thread_arg;
+
+static void *thread_run(void *p)
+{
+    thread_arg *a = p;
+    int b, i;
+
+    pthread_barrier_wait(a->start);
+    for (b = 0; b < a->batches; b++)
+        for (i = 0; i < BATCH; i++)
+            a->op(a->ctx);
+    return NULL;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Wall nanoseconds per call with `threads` threads calling `op` at once
+ * (all calls of all threads over the elapsed time): median of 7 runs. */
+static double threaded_ns(op_fn op, void *ctx, int threads, int batches)
+{
+    pthread_t tid[64];
+    thread_arg arg;
+    pthread_barrier_t start;
+    double runs[7];
+    int r, t;
+
+    for (r = 0; r < 7; r++) {
+        double t0;
+
+        pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+        arg.op = op;
+        arg.ctx = ctx;
+        arg.batches = batches;
+        arg.start = &start;
+        for (t = 0; t < threads; t++)
+            if (pthread_create(&tid[t], NULL, thread_run, &arg) != 0)
+                abort();
+        pthread_barrier_wait(&start);
+        t0 = now_s();
+        for (t = 0; t < threads; t++)
+            pthread_join(tid[t], NULL);
+        runs[r] = (now_s() - t0) * 1e9 / ((double)threads * batches * BATCH);
+        pthread_barrier_destroy(&start);
+    }
+    qsort(runs, 7, sizeof(double), compare_double);
+    return runs[3];
+}
 
 /* ---- many grants per process: memory per idle session, cached access
  * token cost against a mutex + strdup, independence from the count ------ */
@@ -413,13 +521,56 @@ int main(void)
     }
     printf("bboauth %s benchmarks (ratio = cost / baseline's cost, same process)\n",
            bbo_version());
-    report("token parse (2.6 KB answer)", op_token_parse, base_yajl_tree, "yajl_tree_parse", &p);
+    {
+        double t, base, ratio = alternating(op_token_parse, &p, base_yajl_tree, &p, 200, &t, &base);
+
+        printf("%-38s %9.2f us/call  %6.2fx %s\n", "token parse (2.6 KB answer)", t * 1e6,
+               ratio, "yajl_tree_parse");
+        printf("ROW parse | token answer parse (2.8 KB) | %.2f us | yajl_tree_parse: %.2f us | "
+               "%.2f faster | >= 1.5 faster\n", t * 1e6, base * 1e6, 1 / ratio);
+    }
     report("scopes covers (with implications)", op_scopes_covers, base_strcmp,
            "plain strcmp matrix", &s);
-    report("authorization begin (state+PKCE+URL)", op_authorization_begin, base_pkce,
-           "one PKCE challenge", consumer);
+    {
+        double t, base,
+            ratio = alternating(op_authorization_begin, consumer, base_pkce, NULL, 200, &t, &base);
+
+        printf("%-38s %9.2f us/call  %6.2fx %s\n", "authorization begin (state+PKCE+URL)",
+               t * 1e6, ratio, "one PKCE challenge");
+        printf("ROW authorize | bbo_authorization_begin | %.2f us | one PKCE challenge: %.2f us | "
+               "%.2f | < 10 us\n", t * 1e6, base * 1e6, ratio);
+    }
     report("session access_token (not due)", op_access_token, base_token_dup, "bbo_token_dup",
            &ss);
+    {
+        baseline_ctx b;
+        int threads[2] = { 1, 32 }, i, batches = getenv("BENCH_SMOKE") &&
+                                                   strcmp(getenv("BENCH_SMOKE"), "1") == 0 ? 1 : 20;
+
+        pthread_mutex_init(&b.lock, NULL);
+        b.access = access;
+        for (i = 0; i < 2; i++) {
+            double t, base, ratio;
+
+            if (threads[i] == 1) {
+                ratio = alternating(op_access_token, &ss, base_mutex_strdup, &b, 20000, &t, &base);
+                t *= 1e9;
+                base *= 1e9;
+            } else {
+                t = threaded_ns(op_access_token, &ss, threads[i], batches);
+                base = threaded_ns(base_mutex_strdup, &b, threads[i], batches);
+                ratio = t / base;
+            }
+
+            printf("session access_token, %2d threads: %.0f ns/call (all threads), mutex+strdup "
+                   "%.0f ns\n", threads[i], t, base);
+            printf("ROW access-%d | bbo_session_access_token, fresh 2.6 KB token, %d thread%s "
+                   "(wall ns per call) | %.0f ns | mutex+strdup+free: %.0f ns | %.2f | %s\n",
+                   threads[i], threads[i], threads[i] > 1 ? "s" : "", t, base, ratio,
+                   threads[i] == 1 ? "<= 100 ns" : "no global lock");
+        }
+        pthread_mutex_destroy(&b.lock);
+    }
     bbo_session_free(ss.session);
     bbo_token_free(ss.token);
     bbo_client_free(client);

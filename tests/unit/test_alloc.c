@@ -621,6 +621,28 @@ static void test_grant_adopted_from_store(void **state)
     grant_torture(GRANT_ADOPT, grant_key, 0);
 }
 
+/* bbo__wipe zeroes exactly the bytes asked, whatever the length and the
+ * alignment (the wide store paths and their tails included). */
+static void test_wipe_exact(void **state)
+{
+    static unsigned char area[4096 + 64];
+    size_t len, off, i;
+
+    (void)state;
+    for (len = 0; len <= 4096; len += len < 300 ? 1 : 37) {
+        for (off = 0; off < 3; off++) {
+            memset(area, 0xaa, sizeof(area));
+            bbo__wipe(area + 16 + off, len);
+            for (i = 0; i < sizeof(area); i++) {
+                unsigned char want = i >= 16 + off && i < 16 + off + len ? 0 : 0xaa;
+
+                if (area[i] != want)
+                    fail_msg("len %zu offset %zu: byte %zu is %u", len, off, i, area[i]);
+            }
+        }
+    }
+}
+
 /* The reserve: refused allocations are served from it while it is active
  * on the thread; its room goes back once its last block is freed. */
 static void test_reserve(void **state)
@@ -861,6 +883,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_allocator_validation),
+        cmocka_unit_test(test_wipe_exact),
         cmocka_unit_test(test_null_restores_default),
         cmocka_unit_test(test_custom_allocator_payload_and_wipe),
         cmocka_unit_test(test_free_null_and_returned_strings),

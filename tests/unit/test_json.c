@@ -427,6 +427,60 @@ static void test_not_nul_terminated(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* Long strings take the wide scanning steps: an escape, a multi-byte
+ * character, a control character or a bad byte at any offset is seen. */
+static void test_long_strings(void **state)
+{
+    static const char *const specials[] = { "\\n", "\xc3\xa9", "\\u00e9", "\\\"" };
+    static const char *const decoded[] = { "\n", "\xc3\xa9", "\xc3\xa9", "\"" };
+    long base = bbo_test_alloc_live();
+    char body[1200], want[1100];
+    size_t len, at, k;
+
+    (void)state;
+    for (len = 250; len <= 330; len += 40) {
+        for (at = 0; at < len; at += (at < 80 || at > len - 80) ? 1 : 29) {
+            for (k = 0; k < BBO_ARRAY_SIZE(specials); k++) {
+                bbo_json_field f[] = { FIELD("a") };
+                size_t n = 0, w = 0;
+
+                n += (size_t)snprintf(body, sizeof(body), "{\"a\":\"");
+                memset(body + n, 'x', at);
+                memset(want, 'x', at);
+                n += at;
+                w += at;
+                n += (size_t)snprintf(body + n, sizeof(body) - n, "%s", specials[k]);
+                w += (size_t)snprintf(want + w, sizeof(want) - w, "%s", decoded[k]);
+                memset(body + n, 'y', len - at);
+                memset(want + w, 'y', len - at);
+                n += len - at;
+                w += len - at;
+                want[w] = '\0';
+                n += (size_t)snprintf(body + n, sizeof(body) - n, "\"}");
+                assert_int_equal(bbo__json_extract(body, n, f, 1, "long"), BBO_OK);
+                assert_int_equal(f[0].length, w);
+                assert_memory_equal(f[0].text, want, w + 1);
+                bbo__json_fields_dispose(f, 1);
+            }
+            /* a control character and a byte that is not UTF-8 */
+            {
+                static const char bad[] = { '\t', '\x1f', '\xff', '\x80' };
+
+                for (k = 0; k < sizeof(bad); k++) {
+                    size_t n = (size_t)snprintf(body, sizeof(body), "{\"a\":\"");
+
+                    memset(body + n, 'x', len);
+                    body[n + at] = bad[k];
+                    n += len;
+                    n += (size_t)snprintf(body + n, sizeof(body) - n, "\"}");
+                    expect_failure(body, n, BBO_EPROTOCOL);
+                }
+            }
+        }
+    }
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
 typedef struct oom_ctx {
     const char *json;
     bbo_json_field f[3];
@@ -478,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_not_nul_terminated),
         cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_long_strings),
     };
 
     bbo_test_alloc_install();

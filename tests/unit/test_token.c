@@ -909,10 +909,41 @@ static void test_oom_to_json(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* Every character at every offset of tokens long enough for the wide
+ * checking steps: exactly the bearer characters pass. */
+static void test_token_characters_at_any_offset(void **state)
+{
+    static const char good[] = "AZaz09-._~+/=:";
+    char text[200];
+    size_t len, at;
+    int c;
+
+    (void)state;
+    for (len = 1; len < sizeof(text); len += 13) {
+        for (at = 0; at < len; at += 3) {
+            for (c = 1; c < 256; c++) {
+                bbo_token *tok = NULL;
+                int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || (c && strchr(good, c) != NULL);
+                int rc;
+
+                memset(text, 'k', len);
+                text[len] = '\0';
+                text[at] = (char)c;
+                rc = bbo_token_new(&tok, text, NULL, "bearer", 0, NULL);
+                if (rc != (ok ? BBO_OK : BBO_EINVAL))
+                    fail_msg("char %d at %zu of %zu: %d", c, at, len, rc);
+                bbo_token_free(tok);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_today),
+        cmocka_unit_test(test_token_characters_at_any_offset),
         cmocka_unit_test(test_parse_legacy_scopes),
         cmocka_unit_test(test_parse_scope_wins_over_scopes),
         cmocka_unit_test(test_expires_in),

@@ -352,6 +352,51 @@ static void test_proxy_never_for_loopback(void **unused)
     server_finish(&s);
 }
 
+/* One client, one handle: a loopback request (no proxy) and then one to
+ * another host with a proxy only in the environment. The handle is set up
+ * anew for the second (the transport skips that only for requests set up
+ * alike), so the environment's proxy is used; and a third loopback request
+ * is direct again. */
+static void test_proxy_after_loopback_on_one_handle(void **unused)
+{
+    server s, proxy;
+    env_backup backup;
+    bbo_client *client = new_client();
+    bbo_http_request *req = NULL;
+    bbo_http_response *resp = NULL;
+    char proxy_url[64], url[64];
+    int i, rc;
+
+    (void)unused;
+    server_start(&s, direct_answer, sizeof(direct_answer) - 1);
+    server_start(&proxy, proxy_answer, sizeof(proxy_answer) - 1);
+    snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", proxy.port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s.port);
+    set_proxy_env(&backup, proxy_url);
+    for (i = 0; i < 3; i++) {
+        assert_rc(bbo_http_request_new(&req, "GET", i == 1 ? "https://bitbucket.example/2.0/user"
+                                                            : url),
+                  BBO_OK);
+        rc = bbo_client_send(client, req, &resp);
+        bbo_http_request_free(req);
+        if (i == 1) {
+            assert_true(rc < 0);
+            assert_null(resp);
+            assert_int_equal(server_connections(&proxy), 1);
+        } else {
+            assert_rc(rc, BBO_OK);
+            assert_int_equal(bbo_http_response_status(resp), 200);
+            bbo_http_response_free(resp);
+            resp = NULL;
+        }
+    }
+    assert_int_equal(server_connections(&proxy), 1);
+    bbo_client_free(client);
+    restore_proxy_env(&backup);
+    server_finish(&proxy);
+    server_finish(&s);
+}
+
 /* Headers of 10 MB in all, each line short: refused once they pass the
  * transport's 256 KiB, not kept in memory. */
 static void test_many_headers(void **unused)
@@ -382,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_huge_header),
         cmocka_unit_test(test_many_headers),
         cmocka_unit_test(test_proxy_never_for_loopback),
+        cmocka_unit_test(test_proxy_after_loopback_on_one_handle),
     };
 
     bbo_test_alloc_install();
