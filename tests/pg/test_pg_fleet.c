@@ -171,8 +171,9 @@ static void set_ttl(int ttl)
 }
 
 /* Log in grant g-`i` through the mock's "browser" with tokens that live
- * `ttl` seconds and store its token. */
-static void login(fixture *f, int i, int ttl)
+ * `ttl` seconds and store its token, as if obtained `age` seconds earlier
+ * (0: as it is). */
+static void login_aged(fixture *f, int i, int ttl, int64_t age)
 {
     bbo_authorization *auth = NULL;
     bbo_token *token = NULL;
@@ -188,11 +189,18 @@ static void login(fixture *f, int i, int ttl)
     assert_rc(bbo_client_exchange_code(f->client, auth, code, &token), BBO_OK);
     bbo_free(code);
     bbo_authorization_free(auth);
+    if (age)
+        token = mock_token_aged(token, age);
     snprintf(grant, sizeof(grant), "g-%d", i);
     assert_rc(bbo_pg_store_new(&store, f->pg, grant), BBO_OK);
     assert_rc(bbo_store_save(store, token), BBO_OK);
     bbo_store_free(store);
     bbo_token_free(token);
+}
+
+static void login(fixture *f, int i, int ttl)
+{
+    login_aged(f, i, ttl, 0);
 }
 
 /* Store grant g-`i`'s token again, expiring at `expires_at`. */
@@ -690,7 +698,9 @@ static void run_fault(void **state, fault fa)
     long long before;
 
     f->grants = 4;
-    login(f, 0, MARGIN_S - 1); /* due within a second (at half its life) */
+    /* due at once: MARGIN_S - 1 s left of a token obtained an hour ago (a
+     * token just obtained is due at half its life at the earliest) */
+    login_aged(f, 0, MARGIN_S - 1, 3600);
     for (i = 1; i < f->grants; i++)
         login(f, i, LONG_TTL);
     /* the holder's load will fail: an error only when the token has
