@@ -141,8 +141,9 @@ int64_t bbo__session_margin(int64_t margin_s, const bbo_token *token)
     int64_t obtained = bbo_token_obtained_at(token);
     int64_t expires = bbo_token_expires_at(token);
 
-    /* a token that lives shorter than twice the margin would be due as
-     * soon as it arrives: refresh it once, half-way through its life */
+    /* a token that lives less than twice the margin would be due before
+     * half its life (at once when it lives less than the margin, and
+     * every call would refresh): refresh it once, half-way through */
     if (obtained > 0 && expires > obtained && (expires - obtained) / 2 < margin_s)
         return (expires - obtained) / 2;
     return margin_s;
