@@ -64,9 +64,10 @@ git -C "$work/clone" push -q origin HEAD:main
 echo "   pushed: $(git ls-remote "http://$githost/ws/repo.git" refs/heads/main | cut -c1-12)"
 
 echo; echo "== 5. bbo token: two processes need a refresh at once"
-mock /config "{\"access_ttl\": 30}"      # tokens that are due at once (margin 60 s)
+mock /config "{\"access_ttl\": 2}"       # a token that lives 2 s ...
 bbo token --refresh >/dev/null
 mock /config "{\"access_ttl\": 7200}"
+sleep 2                                  # ... has expired: both need a refresh
 read -r before _ < <(refreshes)
 bbo token >"$work/a" & a=$!
 bbo token >"$work/b" & b=$!

@@ -2,10 +2,13 @@
  * bboauth: a long-lived login: fresh access tokens, a token store, API calls.
  * SPDX-License-Identifier: MIT
  *
- * A session hands out access tokens that stay valid for at least the
- * refresh margin, refreshing when due. With Bitbucket's rotating refresh
- * tokens two refreshes of one grant must never run at once, and the new
- * refresh token must never be lost; the session guarantees both:
+ * A session hands out access tokens, refreshing each one when it is due:
+ * when it expires within the refresh margin (60 s by default), or, for a
+ * token that lives less than twice the margin, once half its lifetime
+ * (expires_at - obtained_at) has passed. A token is thus refreshed once,
+ * never on every call, however short-lived. With Bitbucket's rotating
+ * refresh tokens two refreshes of one grant must never run at once, and
+ * the new refresh token must never be lost; the session guarantees both:
  *
  * - single flight: when several threads need a refresh, one request goes
  *   out; the others wait and get its result (the same token or error);
@@ -25,6 +28,11 @@
  *   the token is due but still valid: the current token is served without
  *   waiting; an expired token waits for the lock (BBO_EBUSY when the store
  *   gives up waiting);
+ * - a store that cannot be locked or read (BBO_EIO: a database restarting;
+ *   BBO_EBUSY: a lock that stayed held longer than the store waits) while
+ *   the token is due but still valid: the current token is served (0;
+ *   bbo_session_save_error tells the store's code) and the next call tries
+ *   the refresh again; an expired token fails with the store's error;
  * - a token older than the newest the session held (a rolled-back store
  *   file) is never adopted: its refresh token was rotated away;
  * - a refresh the server rejects with invalid_grant logs the session out
@@ -99,17 +107,26 @@ BBO_EXTERN int bbo_session_on_token(bbo_session *session, bbo_token_cb cb, void 
 
 /**
  * Refresh when the access token expires within `seconds` (default 60).
+ * A token that lives less than 2 * `seconds` (expires_at - obtained_at,
+ * when both are known) is refreshed when half its lifetime has passed
+ * instead: the margin for a token is min(seconds, lifetime / 2), so a
+ * freshly refreshed token is never due at once. 0: only when expired.
  * @return 0, or BBO_EINVAL (negative or more than a day)
  */
 BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seconds);
 
 /**
- * An access token valid for at least the refresh margin, refreshing first
- * when due (single flight; see above).
+ * An access token valid for at least the refresh margin (for a token that
+ * lives less than twice the margin: at least half its lifetime),
+ * refreshing first when due (single flight; see above).
  *
  * @param out  receives a copy of the access token; bbo_free it
  * @return 0 (also when the new token could not be saved: then
- *         bbo_session_save_error and the callbacks' save_error tell), or
+ *         bbo_session_save_error and the callbacks' save_error tell; and
+ *         when the token is due but still valid and the store cannot be
+ *         locked or read: the current token is served, its refresh tried
+ *         again by the next call, bbo_session_save_error tells the
+ *         store's code), or
  *         BBO_ENOMEM   also when the token callbacks could not be given a
  *                      copy of the new token: they run on the next call;
  *         BBO_EEXPIRED  no token, an expired token without refresh token,
@@ -128,16 +145,19 @@ BBO_EXTERN int bbo_session_set_refresh_margin(bbo_session *session, int64_t seco
  *                      when due like any other; *out is not written.
  *                      Until the consumer has the scopes and the user
  *                      logs in again, each refresh says BBO_ESCOPE again;
- *         BBO_EBUSY (the store's lock stayed held
- *         elsewhere and the token is expired), the store's lock and load
- *         errors; BBO_EINVAL, BBO_ENOMEM (a refresh answer that arrived is
- *         kept and finished by the next call)
+ *         BBO_EBUSY (the store's lock stayed held elsewhere and the
+ *         token is expired), the store's lock and load errors (BBO_EIO,
+ *         ...) when the token is expired; BBO_EINVAL, BBO_ENOMEM (a
+ *         refresh answer that arrived is kept and finished by the next
+ *         call)
  */
 BBO_EXTERN int bbo_session_access_token(bbo_session *session, char **out);
 
 /**
  * Refresh now, even if the token is not due (a token revoked on the
- * server side, tests). Same single-flight and store rules.
+ * server side, tests). Same single-flight and store rules, except that a
+ * store that cannot be locked or read fails the call even while the token
+ * is valid.
  * @return 0, or the errors of bbo_session_access_token
  */
 BBO_EXTERN int bbo_session_refresh(bbo_session *session);
@@ -158,10 +178,14 @@ BBO_EXTERN int bbo_session_token(bbo_session *session, bbo_token **out);
 BBO_EXTERN int bbo_session_set_token(bbo_session *session, bbo_token *token);
 
 /**
- * The outcome of the session's last save to its store: 0 when the token
- * in memory is stored (or there is no store), else the save's code
- * (BBO_EIO, BBO_ENOMEM, ...; bbo_error_last does not hold it: the call
- * that saved succeeded). A failed save is retried by the next call.
+ * The store's trouble that a successful call did not report: 0 when the
+ * token in memory is stored (or there is no store); else the code of the
+ * last save that failed (BBO_EIO, BBO_ENOMEM, ...: retried by the next
+ * call), or of the store's lock or load that failed while the token was
+ * due but still valid (BBO_EIO, BBO_EBUSY, ...: the token was served
+ * without its refresh, tried again by the next call). bbo_error_last does
+ * not hold it: the call succeeded. Back to 0 once a save, refresh or
+ * adoption from the store succeeds.
  * @return 0, a negative bbo_code, or BBO_EINVAL for NULL
  */
 BBO_EXTERN int bbo_session_save_error(const bbo_session *session);

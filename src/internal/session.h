@@ -59,7 +59,9 @@ struct bbo_session {
     /* the store (store_sync.c) */
     bbo_store *store;
     bool save_pending;  /* the token in memory is newer than the store's */
-    int save_error;     /* the last save's code, 0 when saved */
+    int save_error;     /* the last save's code, 0 when saved; or the lock's
+                         * or load's when a due token was served without
+                         * its refresh (bbo_session_save_error) */
     bool forget_pending; /* a rejected token may still be in the store */
     unsigned char dead_refresh[BBO_SHA256_LEN]; /* SHA-256 of the last refresh */
     bool has_dead_refresh;                      /* token invalid_grant or logout killed */
@@ -107,6 +109,12 @@ void bbo__session_run_callbacks(bbo__notice *n);
 
 /* ---- refresh.c ---------------------------------------------------------- */
 
+/* The margin that makes `token` due: `margin_s`, but at most half the
+ * token's lifetime (expires_at - obtained_at, when both are known), so a
+ * token that lives shorter than twice the margin is refreshed once, at
+ * the latest half-way through its life, not on every call. */
+int64_t bbo__session_margin(int64_t margin_s, const bbo_token *token);
+
 typedef enum bbo__need {
     BBO__NEED_DUE,     /* refresh if the token is due */
     BBO__NEED_FORCE,   /* refresh unless one completed since the call began */
@@ -137,6 +145,7 @@ typedef struct bbo__flight {
     bool skipped;        /* out: another worker is refreshing: keep ours */
     bool store_cleared;  /* out: the store was emptied elsewhere */
     int save_error;      /* out: 0, or why the new token was not saved */
+    int store_error;     /* out: the lock or load failed; ours was served */
 } bbo__flight;
 
 /* Before a refresh: lock the store (when it locks) and look at what it

@@ -86,12 +86,31 @@ static int finish_answer(bbo_session *s, bbo__flight *f)
     return rc;
 }
 
+/* The store could not be locked or read (a database restarting, a lock
+ * that stayed held elsewhere) while the token is due but still valid:
+ * serve it all the same, keep the store's error for
+ * bbo_session_save_error, and let the next call try again. */
+static bool serve_through_outage(bbo_session *s, bbo__flight *f, int rc)
+{
+    if (!f->may_skip || f->store_cleared || !f->current ||
+        bbo_token_is_expired(f->current, bbo__client_now(s->client), 0))
+        return false;
+    f->store_error = rc;
+    f->skipped = true;
+    return true;
+}
+
 /* The refresh: run by the leader outside the session's lock. */
 static int fly(bbo_session *s, bbo__flight *f)
 {
     int rc;
 
-    if ((rc = bbo__sync_begin(s, f)) < 0 || f->adopted || f->skipped)
+    if ((rc = bbo__sync_begin(s, f)) < 0) {
+        if (serve_through_outage(s, f, rc))
+            rc = BBO_OK;
+        goto done;
+    }
+    if (f->adopted || f->skipped)
         goto done;
     if (!s->answer_pending && (rc = send_refresh(s, f)) < 0)
         goto done;
@@ -117,6 +136,19 @@ done:
     return rc;
 }
 
+int64_t bbo__session_margin(int64_t margin_s, const bbo_token *token)
+{
+    int64_t obtained = bbo_token_obtained_at(token);
+    int64_t expires = bbo_token_expires_at(token);
+
+    /* a token that lives less than twice the margin would be due before
+     * half its life (at once when it lives less than the margin, and
+     * every call would refresh): refresh it once, half-way through */
+    if (obtained > 0 && expires > obtained && (expires - obtained) / 2 < margin_s)
+        return (expires - obtained) / 2;
+    return margin_s;
+}
+
 /* Is the session's token to be refreshed? (with s->lock held; the answer
  * belongs to the leader while a refresh is in flight) */
 static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *stale,
@@ -129,7 +161,7 @@ static bool is_due(bbo_session *s, bbo__need need, uint64_t start, const char *s
     if (need == BBO__NEED_REPLACE)
         return strcmp(bbo_token_access(s->token), stale) == 0;
     *now = bbo__client_now(s->client);
-    return bbo_token_is_expired(s->token, *now, s->margin_s) != 0;
+    return bbo_token_is_expired(s->token, *now, bbo__session_margin(s->margin_s, s->token)) != 0;
 }
 
 /* Take the leader's outcome (with s->lock held). */
@@ -146,6 +178,8 @@ static int land(bbo_session *s, bbo__flight *f, int rc, bool *notify)
         rc = bbo__session_revoke(s, f->current);
     } else if (rc < 0 && f->store_cleared) {
         bbo__session_log_out(s, bbo_error_last());
+    } else if (rc == BBO_OK && f->store_error) {
+        s->save_error = f->store_error; /* the current token was served */
     }
     return rc;
 }

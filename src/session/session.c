@@ -224,7 +224,8 @@ static int access_token_fast(bbo_session *s, char **out)
     pthread_mutex_lock(&s->lock);
     if (s->state == BBO__LOGGED_IN && !s->answer_pending && !s->notify_pending &&
         !s->save_pending && !s->forget_pending &&
-        !bbo_token_is_expired(s->token, bbo__client_now(s->client), s->margin_s)) {
+        !bbo_token_is_expired(s->token, bbo__client_now(s->client),
+                              bbo__session_margin(s->margin_s, s->token))) {
         access = bbo_token_access(s->token);
         len = bbo__token_access_len(s->token);
         if ((copy = bbo__malloc(len + 1)) == NULL) {

@@ -212,8 +212,9 @@ static void test_session_refresh_lacks_scope_keeps_grant(void **state)
 
     (void)state;
     login_lacking(&plain, &plain_client, &strict, &strict_client, &tok);
-    assert_rc(bbo_session_new(&session, strict_client, tok), BBO_OK);
-    /* every token is due */
+    /* an old grant, and a margin of a day: due (a token's margin is at
+     * most half its lifetime, so the token must be older than the day) */
+    assert_rc(bbo_session_new(&session, strict_client, mock_token_aged(tok, 2 * 86400)), BBO_OK);
     assert_rc(bbo_session_set_refresh_margin(session, 86400), BBO_OK);
     assert_rc(bbo_session_access_token(session, &access), BBO_ESCOPE);
     assert_null(access);

@@ -83,6 +83,17 @@ static void start(fixture *f)
     assert_rc(bbo_session_new(&f->session, f->client, login(f)), BBO_OK);
 }
 
+/* Log in with a token that lives 30 s and start f->session with it as
+ * if obtained an hour ago: due at once under the 60 s margin (a token
+ * just obtained is never due at once: its margin is at most half its
+ * lifetime). The mock then hands out two-hour tokens again. */
+static void start_due(fixture *f)
+{
+    mock_config("{\"access_ttl\": 30}");
+    assert_rc(bbo_session_new(&f->session, f->client, mock_token_aged(login(f), 3600)), BBO_OK);
+    mock_config("{\"access_ttl\": 7200}");
+}
+
 /* The session's current access token (malloc'ed copy; never printed). */
 static char *current_access(bbo_session *s)
 {
@@ -196,9 +207,9 @@ static void check_workers_may_skip(worker *workers, const char *old)
 }
 
 /*
- * The login token lives 30 s, inside the 60 s margin: due at once. The
- * refreshed one lives two hours, so a thread that comes after the refresh
- * (rather than waiting for it) finds it good and must not refresh again.
+ * The login token is due at once (start_due). The refreshed one lives two
+ * hours, so a thread that comes after the refresh (rather than waiting
+ * for it) finds it good and must not refresh again.
  */
 static void test_threads_one_refresh(void **state)
 {
@@ -206,9 +217,7 @@ static void test_threads_one_refresh(void **state)
     worker workers[THREADS];
     char *old;
 
-    mock_config("{\"access_ttl\": 30}");
-    start(f);
-    mock_config("{\"access_ttl\": 7200}");
+    start_due(f);
     old = current_access(f->session);
     run_threads(&f->session, 1, workers);
     check_workers(workers, old);
@@ -235,9 +244,7 @@ static void test_threads_two_sessions_file_store(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/token.json", f->dir);
 
-    mock_config("{\"access_ttl\": 30}");
-    start(f);
-    mock_config("{\"access_ttl\": 7200}");
+    start_due(f);
     assert_rc(bbo_session_token(f->session, &tok), BBO_OK);
     assert_rc(bbo_session_new(&f->second, f->client, tok), BBO_OK);
     assert_rc(bbo_file_store_new(&store, f->path, NULL), BBO_OK);

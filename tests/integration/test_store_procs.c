@@ -31,7 +31,9 @@
 #include "internal/crypto.h"
 
 #define MAX_CHILDREN 8
-#define DUE_TTL 30 /* below the default 60 s refresh margin: due at once */
+#define DUE_TTL 30 /* below the default 60 s refresh margin ... */
+#define DUE_AGE 3600 /* ... and obtained an hour ago: due at once (a token's
+                      * margin is at most half its lifetime) */
 #define RESULT_WAIT_MS 120000
 
 static const unsigned char KEY[32] = {
@@ -132,7 +134,7 @@ static bbo_store *file_store(const fixture *f, const unsigned char *key)
 /* Log in with a due token and store it; returns its hash. */
 static void store_due_token(fixture *f, const unsigned char *key, char hash[2 * BBO_SHA256_LEN + 1])
 {
-    bbo_token *token = login(f, DUE_TTL);
+    bbo_token *token = mock_token_aged(login(f, DUE_TTL), DUE_AGE);
     bbo_store *store = file_store(f, key);
 
     assert_non_null(bbo_token_refresh(token));
@@ -414,13 +416,14 @@ static void test_two_rounds(void **state)
      * refresh margin */
     {
         bbo_store *store = file_store(f, NULL);
-        bbo_token *stored = NULL, *due = NULL;
+        bbo_token *stored = NULL, *due = NULL, *fresh = NULL;
 
         assert_rc(bbo_store_load(store, &stored), BBO_OK);
         assert_non_null(stored);
-        assert_rc(bbo_token_new(&due, bbo_token_access(stored), bbo_token_refresh(stored), NULL,
-                                (int64_t)time(NULL) + DUE_TTL, bbo_token_scopes(stored)),
+        assert_rc(bbo_token_new(&fresh, bbo_token_access(stored), bbo_token_refresh(stored),
+                                NULL, (int64_t)time(NULL) + DUE_TTL, bbo_token_scopes(stored)),
                   BBO_OK);
+        due = mock_token_aged(fresh, DUE_AGE);
         assert_rc(bbo_store_save(store, due), BBO_OK);
         bbo_token_free(due);
         bbo_token_free(stored);

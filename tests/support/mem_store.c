@@ -66,12 +66,24 @@ int ms_clear(void *payload)
     return BBO_OK;
 }
 
+/* A lock that fails: its wait (when a clock is given) and its error. */
+static int lock_fails(memstore *ms, int rc, const char *message)
+{
+    if (ms->clock)
+        *ms->clock += ms->lock_wait;
+    return bbo_error_set(rc, message);
+}
+
 int ms_lock(void *payload)
 {
     memstore *ms = payload;
 
+    if (ms->fail_locks > 0) {
+        ms->fail_locks--;
+        return lock_fails(ms, BBO_EIO, "mem store: the database is restarting");
+    }
     if (ms->lock_busy)
-        return bbo_error_set(BBO_EBUSY, "mem store: the lock stayed held elsewhere");
+        return lock_fails(ms, BBO_EBUSY, "mem store: the lock stayed held elsewhere");
     if (ms->locked)
         ms->lock_violations++;
     ms->locked = 1;

@@ -1,6 +1,7 @@
 /*
  * An in-memory bbo_store for tests: counts loads, saves, clears and lock
- * calls, can fail saves, can play "another process" (a token that appears
+ * calls, can fail saves, loads and locks (a database restarting), can play
+ * "another process" (a token that appears
  * in the store at the next lock), and checks that a locking store is only
  * read, written and cleared while locked.
  * SPDX-License-Identifier: MIT
@@ -22,6 +23,9 @@ typedef struct memstore {
     int fail_loads;   /* the next N loads fail with BBO_EIO */
     int busy;         /* try_lock answers BBO_EBUSY (another worker holds it) */
     int lock_busy;    /* lock gives up waiting: BBO_EBUSY */
+    int fail_locks;   /* the next N locks (and try_locks) fail with BBO_EIO */
+    int64_t *clock;   /* when set, a lock that fails moves it on by */
+    int64_t lock_wait; /* this many seconds (a bounded wait) */
     bbo_token *later; /* the next save finds this token there: BBO_ECONFLICT */
     int try_locks, conflicts;
     int clears_refused; /* clear fails with BBO_EIO while set */

@@ -307,3 +307,31 @@ bbo_client *mock_client(const bbo_consumer *consumer)
     }
     return client;
 }
+
+bbo_token *mock_token_aged(bbo_token *token, int64_t age)
+{
+    static const char key[] = "\"obtained_at\":";
+    bbo_token *aged = NULL;
+    char *json = NULL, *at, *rest, *text;
+    long long obtained;
+    size_t size;
+    int rc;
+
+    if ((rc = bbo_token_to_json(token, &json)) < 0 || !(at = strstr(json, key)))
+        fail_msg("mock_token_aged: no obtained_at (%d)", rc);
+    obtained = strtoll(at + strlen(key), &rest, 10);
+    size = strlen(json) + 32;
+    text = malloc(size);
+    assert_non_null(text);
+    snprintf(text, size, "%.*s%s%lld%s", (int)(at - json), json, key, obtained - (long long)age,
+             rest);
+    rc = bbo_token_parse(&aged, text, strlen(text), obtained - age);
+    memset(text, 0, size); /* secrets */
+    free(text);
+    memset(json, 0, strlen(json));
+    bbo_free(json);
+    bbo_token_free(token);
+    if (rc < 0)
+        fail_msg("mock_token_aged: %d (%s)", rc, bbo_error_message(bbo_error_last()));
+    return aged;
+}

@@ -71,4 +71,12 @@ bbo_consumer *mock_consumer(void);
 /* A libcurl client for `consumer` trusting BBMOCK_CA, with no proxy. */
 bbo_client *mock_client(const bbo_consumer *consumer);
 
+/*
+ * `token` (taken) as if obtained `age` seconds earlier, with the same
+ * secrets and expiry: a long-lived token late in its life, which the
+ * session's margin makes due (a token's margin is at most half its
+ * lifetime, so a token just obtained is never due at once).
+ */
+bbo_token *mock_token_aged(bbo_token *token, int64_t age);
+
 #endif

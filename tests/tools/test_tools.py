@@ -372,9 +372,12 @@ def test_login_failures(home):
 
 def test_single_flight(home):
     """Processes needing a refresh of one grant at once: one refresh in all."""
-    control("/config", {"access_ttl": 30})  # due at once: the margin is 60 s
+    # a 4-second token is due at half its life (a token's margin is at most
+    # half its lifetime): 2 s after it came, and still valid for a while
+    control("/config", {"access_ttl": 4})
     r = home.bbo("token", "--refresh")
     control("/config", {"access_ttl": 7200})
+    time.sleep(2)
     ok(r.returncode == 0, "a token that is due", both(r))
     before, _ = refreshes()
     env = dict(home.env)
@@ -432,19 +435,22 @@ def test_other_servers(home):
     ok(r.returncode == 2 and "https" in r.stderr, "plain http to another machine is refused",
        both(r))
 
-    # tokens that expire within the refresh margin: every use refreshes, once
-    control("/config", {"access_ttl": 5})
+    # tokens that live shorter than the refresh margin: refreshed once, at
+    # half their life (not on every use, as when the whole 60 s margin
+    # applied to them)
+    control("/config", {"access_ttl": 4})
     try:
-        home.bbo("token", "--profile", "plain", "--refresh")  # now a 5-second token
+        home.bbo("token", "--profile", "plain", "--refresh")  # now a 4-second token
         for what, run in (("bbo token", lambda: home.bbo("token", "--profile", "plain")),
                           ("git-credential-bboauth get", lambda: credential(
                               home, "get", [("protocol", "http"), ("host", "127.0.0.1:" +
                                             os.environ["BBMOCK_PLAIN_PORT"])]))):
+            time.sleep(2)  # half its life: due
             before, _ = refreshes()
             r = run()
             after, replays = refreshes()
             ok(r.returncode == 0 and after - before == 1 and replays == 0,
-               f"{what} with a token about to expire: one refresh", r.stderr)
+               f"{what} with a token at half its life: one refresh", r.stderr)
     finally:
         control("/config", {"access_ttl": 7200})
     home.bbo("logout", "--profile", "plain", "--forget")

@@ -102,6 +102,10 @@ static void test_expired_without_refresh_token(void **state)
 
     assert_rc(bbo_session_new(&fx->session, fx->client, make_token("at-1", NULL, T0 + 10, T0)),
               BBO_OK);
+    /* a 10 s token is due half-way through its life (not at once, as it
+     * was when the 60 s margin applied to every token) */
+    assert_access(fx, "at-1");
+    set_now(fx, T0 + 5);
     assert_rc(bbo_session_access_token(fx->session, &access), BBO_EEXPIRED);
     assert_null(access);
     assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EEXPIRED);

@@ -106,6 +106,189 @@ static void test_single_flight_short_lived(void **state)
     }
 }
 
+/* ---- tokens that live shorter than the margin --------------------------- */
+
+/* The token endpoint's answer: `access` / `refresh`, living `ttl` seconds. */
+static void push_short(fixture *fx, const char *access, const char *refresh, int ttl)
+{
+    char json[256];
+
+    snprintf(json, sizeof(json),
+             "{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"expires_in\":%d,"
+             "\"refresh_token\":\"%s\"}",
+             access, ttl, refresh);
+    bbo_fake_push_json(fx->fake, 200, json);
+}
+
+/* At `now`: the session serves `access` and has sent `requests` in all. */
+static void served_at(fixture *fx, int64_t now, const char *access, size_t requests)
+{
+    set_now(fx, now);
+    assert_access(fx, access);
+    assert_access(fx, access);
+    assert_int_equal(bbo_fake_request_count(fx->fake), requests);
+}
+
+/* At `now`: a refresh with `sent` gives `access` / `refresh` living `ttl`
+ * seconds, served at once and again without another request. */
+static void refreshed_at(fixture *fx, int64_t now, const char *sent, const char *access,
+                         const char *refresh, int ttl)
+{
+    size_t before = bbo_fake_request_count(fx->fake);
+
+    push_short(fx, access, refresh, ttl);
+    served_at(fx, now, access, before + 1);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, before), sent);
+}
+
+/* A 10 s token with the default 60 s margin: due half-way through its life
+ * (the margin for a token is at most half its lifetime), refreshed once;
+ * the new token is served without another request until its own half. */
+static void test_short_lived_refreshed_at_half_life(void **state)
+{
+    fixture *fx = *state;
+
+    assert_rc(bbo_session_new(&fx->session, fx->client, make_token("at-1", "rt-1", T0 + 10, T0)),
+              BBO_OK);
+    served_at(fx, T0, "at-1", 0);
+    served_at(fx, T0 + 1, "at-1", 0);
+    served_at(fx, T0 + 4, "at-1", 0);
+    refreshed_at(fx, T0 + 5, "rt-1", "at-2", "rt-2", 10);
+    /* obtained at T0 + 5, expires at T0 + 15: due at T0 + 10 */
+    served_at(fx, T0 + 9, "at-2", 1);
+    refreshed_at(fx, T0 + 10, "rt-2", "at-3", "rt-3", 10);
+    assert_int_equal(bbo_fake_unexpected(fx->fake), 0);
+}
+
+/* The margin itself still rules tokens that live at least twice as long,
+ * and tokens whose lifetime is unknown (no obtained_at). */
+static void test_short_lived_margin_bounds(void **state)
+{
+    fixture *fx = *state;
+
+    /* 130 s: min(60, 65) = 60, due at T0 + 70 */
+    assert_rc(bbo_session_new(&fx->session, fx->client, make_token("at-1", "rt-1", T0 + 130, T0)),
+              BBO_OK);
+    served_at(fx, T0 + 69, "at-1", 0);
+    refreshed_at(fx, T0 + 70, "rt-1", "at-2", "rt-2", 5);
+    /* 5 s (T0 + 70 to T0 + 75): min(60, 5 / 2) = 2, due at T0 + 73 */
+    served_at(fx, T0 + 72, "at-2", 1);
+    refreshed_at(fx, T0 + 73, "rt-2", "at-3", "rt-3", 5);
+
+    /* margin 0: only when expired (T0 + 78), whatever the lifetime */
+    assert_rc(bbo_session_set_refresh_margin(fx->session, 0), BBO_OK);
+    served_at(fx, T0 + 77, "at-3", 2);
+    refreshed_at(fx, T0 + 78, "rt-3", "at-4", "rt-4", 5);
+
+    /* no obtained_at: the lifetime is unknown, the 60 s margin applies */
+    assert_rc(bbo_session_set_refresh_margin(fx->session, 60), BBO_OK);
+    assert_rc(bbo_session_set_token(fx->session, make_token("at-5", "rt-5", T0 + 130, 0)), BBO_OK);
+    refreshed_at(fx, T0 + 78, "rt-5", "at-6", "rt-6", 3600);
+}
+
+#define HAMMER_TTL 4      /* tokens live 4 s: each is due 2 s after it came */
+#define HAMMER_SECONDS 20 /* simulated seconds */
+#define HAMMER_CALLS 25   /* calls per thread per simulated second */
+
+typedef struct hammer {
+    pthread_t thread;
+    fixture *fx;
+    pthread_barrier_t *tick;
+    const int *stop;
+    long calls, errors, wrong;
+} hammer;
+
+static void *hammer_work(void *arg)
+{
+    hammer *h = arg;
+    char expected[32];
+    int second, k;
+
+    for (second = 0;; second++) {
+        pthread_barrier_wait(h->tick); /* the clock was set */
+        if (*h->stop)
+            break;
+        /* the token of this second: at-0 until T0 + 2, then a new one
+         * every 2 s (each refreshed at half its life) */
+        snprintf(expected, sizeof(expected), "at-%d", second / (HAMMER_TTL / 2));
+        for (k = 0; k < HAMMER_CALLS; k++) {
+            char *access = NULL;
+
+            h->calls++;
+            if (bbo_session_access_token(h->fx->session, &access) < 0)
+                h->errors++;
+            else if (strcmp(access, expected) != 0)
+                h->wrong++;
+            bbo_free(access);
+        }
+        pthread_barrier_wait(h->tick); /* this second's calls are done */
+    }
+    return NULL;
+}
+
+/* 32 threads hammer a session (with a locking store) whose tokens live 4 s,
+ * through 20 simulated seconds: exactly one refresh per token, each with
+ * the newest refresh token, each saved once; with the margin (60 s) above
+ * the lifetime every call would have refreshed. */
+static void test_short_lived_hammer(void **state)
+{
+    fixture *fx = *state;
+    hammer workers[THREADS];
+    pthread_barrier_t tick;
+    int i, second, stop = 0, refreshes = (HAMMER_SECONDS - 1) / (HAMMER_TTL / 2);
+    long calls = 0, errors = 0, wrong = 0;
+    char access[16], refresh[16];
+
+    fx->threaded = 1;
+    assert_rc(bbo_session_new(&fx->session, fx->client,
+                              make_token("at-0", "rt-0", T0 + HAMMER_TTL, T0)),
+              BBO_OK);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 2)), BBO_OK);
+    for (i = 1; i <= refreshes + 2; i++) { /* two to spare: a chain would use them */
+        snprintf(access, sizeof(access), "at-%d", i);
+        snprintf(refresh, sizeof(refresh), "rt-%d", i);
+        push_short(fx, access, refresh, HAMMER_TTL);
+    }
+    pthread_barrier_init(&tick, NULL, THREADS + 1);
+    for (i = 0; i < THREADS; i++) {
+        memset(&workers[i], 0, sizeof(workers[i]));
+        workers[i].fx = fx;
+        workers[i].tick = &tick;
+        workers[i].stop = &stop;
+        assert_int_equal(pthread_create(&workers[i].thread, NULL, hammer_work, &workers[i]), 0);
+    }
+    for (second = 0; second < HAMMER_SECONDS; second++) {
+        set_now(fx, T0 + second);
+        pthread_barrier_wait(&tick); /* go */
+        pthread_barrier_wait(&tick); /* done */
+    }
+    stop = 1;
+    pthread_barrier_wait(&tick);
+    for (i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(workers[i].thread, NULL), 0);
+        calls += workers[i].calls;
+        errors += workers[i].errors;
+        wrong += workers[i].wrong;
+    }
+    pthread_barrier_destroy(&tick);
+    assert_int_equal(errors, 0);
+    assert_int_equal(wrong, 0);
+    assert_int_equal(calls, (long)THREADS * HAMMER_SECONDS * HAMMER_CALLS);
+    /* at T0 + 2, 4, ..., 18: one refresh per token */
+    assert_int_equal(bbo_fake_request_count(fx->fake), refreshes);
+    for (i = 0; i < refreshes; i++) {
+        snprintf(refresh, sizeof(refresh), "rt-%d", i);
+        assert_refresh_request(bbo_fake_request_at(fx->fake, (size_t)i), refresh);
+    }
+    assert_int_equal(fx->ms.saves, 1 + refreshes); /* the first token, then each new one */
+    assert_int_equal(fx->ms.lock_violations, 0);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    snprintf(access, sizeof(access), "at-%d", refreshes);
+    snprintf(refresh, sizeof(refresh), "rt-%d", refreshes);
+    assert_session_token(fx, access, refresh);
+    assert_string_equal(bbo_token_access(fx->ms.token), access);
+}
+
 static void check_failed_flight(fixture *fx, int expected)
 {
     worker workers[THREADS];
@@ -487,6 +670,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_single_flight),
         T(test_single_flight_short_lived),
+        T(test_short_lived_refreshed_at_half_life),
+        T(test_short_lived_margin_bounds),
+        T(test_short_lived_hammer),
         T(test_single_flight_http_error),
         T(test_single_flight_transport_error),
         T(test_single_flight_invalid_grant),

@@ -425,6 +425,190 @@ static void test_lock_busy_when_expired(void **state)
     assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
 }
 
+/* ---- a store that cannot be locked or read (a database restarting) ------ */
+
+/* A sentinel in the thread's error: a call that succeeds leaves it. */
+static void set_sentinel(void)
+{
+    bbo_error_set(BBO_EUSER, "sentinel");
+}
+
+static void assert_sentinel(void)
+{
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EUSER);
+    assert_message_has("sentinel");
+}
+
+/* Due but still valid, and the store's lock fails (BBO_EIO): the current
+ * token is served, the error is told by bbo_session_save_error (not left
+ * in bbo_error_last behind a 0), and the next call refreshes. */
+static void test_outage_lock_serves_valid_token(void **state)
+{
+    fixture *fx = *state;
+    counter c;
+
+    memset(&c, 0, sizeof(c));
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_on_token(fx->session, on_token, &c), BBO_OK);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 2)), BBO_OK);
+    fx->ms.fail_locks = 2;
+    set_sentinel();
+    assert_access(fx, "at-1");
+    assert_sentinel();
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EIO);
+    assert_access(fx, "at-1"); /* tried again, failed again */
+    assert_int_equal(fx->ms.try_locks, 2);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+    assert_int_equal(c.calls, 0);
+
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_sentinel();
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+    assert_string_equal(bbo_token_access(fx->ms.token), "at-2");
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.save_error, 0);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    assert_int_equal(fx->ms.lock_violations, 0);
+}
+
+/* Locked, but the load fails: the lock is released, the current token
+ * served; API requests go out with it too. */
+static void test_outage_load_serves_valid_token(void **state)
+{
+    fixture *fx = *state;
+    bbo_response *resp = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.fail_loads = 2;
+    set_sentinel();
+    assert_access(fx, "at-1");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EIO);
+    bbo_fake_push_json(fx->fake, 200, "{}");
+    assert_rc(bbo_session_request(fx->session, "GET", "/user", NULL, 0, &resp), BBO_OK);
+    bbo_response_free(resp);
+    assert_sentinel();
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1); /* the API call only */
+    assert_string_equal(bbo_fake_request_at(fx->fake, 0)->url, API "/user");
+    assert_int_equal(fx->ms.locks, 1 + 2); /* set_store's save, then a try per call */
+    assert_int_equal(fx->ms.loads, 1 + 2);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK);
+    assert_int_equal(fx->ms.lock_violations, 0);
+}
+
+/* A store without try_lock whose lock gives up waiting (BBO_EBUSY) while
+ * the token is due but valid: served, BBO_EBUSY told. */
+static void test_outage_lock_busy_serves_valid_token(void **state)
+{
+    fixture *fx = *state;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.lock_busy = 1;
+    set_sentinel();
+    assert_access(fx, "at-1");
+    assert_sentinel();
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EBUSY);
+    fx->ms.lock_busy = 0;
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK);
+}
+
+/* Expired: the store's error fails the call, as before, and
+ * bbo_error_last agrees; nothing is sent. */
+static void test_outage_expired_fails(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 - 5);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 2)), BBO_OK);
+    fx->ms.fail_locks = 1;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EIO);
+    assert_null(access);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EIO);
+    assert_message_has("restarting");
+    fx->ms.fail_loads = 1;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EIO);
+    assert_null(access);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EIO);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+
+    bbo_fake_push_json(fx->fake, 200, NEW_TOKEN);
+    assert_access(fx, "at-2");
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 0), "rt-1");
+}
+
+/* A token that expires while the lock is waited for (a bounded wait that
+ * gives up) is not served. */
+static void test_outage_expires_while_waiting(void **state)
+{
+    fixture *fx = *state;
+    char *access = NULL;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.lock_busy = 1;
+    fx->ms.clock = &fx->now; /* single-threaded: no need for fx->mu */
+    fx->ms.lock_wait = 30;
+    assert_rc(bbo_session_access_token(fx->session, &access), BBO_EBUSY);
+    assert_null(access);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EBUSY);
+    assert_message_has("held elsewhere");
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+}
+
+/* bbo_session_refresh asks for a refresh: a store that cannot be locked
+ * fails it even while the token is valid. */
+static void test_outage_forced_refresh_fails(void **state)
+{
+    fixture *fx = *state;
+
+    start(fx, T0 + 3600);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 2)), BBO_OK);
+    fx->ms.fail_locks = 1;
+    assert_rc(bbo_session_refresh(fx->session), BBO_EIO);
+    assert_int_equal(bbo_error_code(bbo_error_last()), BBO_EIO);
+    assert_access(fx, "at-1"); /* not due: the store is not needed */
+    assert_int_equal(bbo_fake_request_count(fx->fake), 0);
+}
+
+/* A save that failed and a lock that fails after it: the token is served,
+ * and once the store is back the save is retried and the refresh made. */
+static void test_outage_after_failed_save(void **state)
+{
+    fixture *fx = *state;
+
+    start(fx, T0 + 30);
+    assert_rc(bbo_session_set_store(fx->session, ms_store(&fx->ms, 1)), BBO_OK);
+    fx->ms.fail_saves = 1;
+    bbo_fake_push_json(fx->fake, 200, TOKEN_JSON("at-2", "rt-2"));
+    set_now(fx, T0 + 1);
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EIO);
+    /* due again, and the store cannot be locked: served from memory */
+    set_now(fx, T0 + 1 + 7200 - 30);
+    fx->ms.fail_locks = 2; /* the retried save's lock, then the refresh's */
+    assert_access(fx, "at-2");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_EIO);
+    assert_int_equal(bbo_fake_request_count(fx->fake), 1);
+    bbo_fake_push_json(fx->fake, 200, TOKEN_JSON("at-3", "rt-3"));
+    assert_access(fx, "at-3");
+    assert_int_equal(bbo_session_save_error(fx->session), BBO_OK);
+    assert_refresh_request(bbo_fake_request_at(fx->fake, 1), "rt-2");
+    assert_string_equal(bbo_token_access(fx->ms.token), "at-3");
+    assert_int_equal(fx->ms.locks, fx->ms.unlocks);
+    assert_int_equal(fx->ms.lock_violations, 0);
+}
+
 /* A save refused with BBO_ECONFLICT (the store holds a token obtained
  * later): that token is adopted and handed out. */
 static void test_save_conflict_adopts_later(void **state)
@@ -641,6 +825,13 @@ int main(void)
         T(test_set_store_during_refresh),
         T(test_try_lock_busy_serves_current),
         T(test_lock_busy_when_expired),
+        T(test_outage_lock_serves_valid_token),
+        T(test_outage_load_serves_valid_token),
+        T(test_outage_lock_busy_serves_valid_token),
+        T(test_outage_expired_fails),
+        T(test_outage_expires_while_waiting),
+        T(test_outage_forced_refresh_fails),
+        T(test_outage_after_failed_save),
         T(test_save_conflict_adopts_later),
         T(test_rolled_back_store_not_adopted),
         T(test_rolled_back_after_revoke),
