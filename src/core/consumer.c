@@ -4,6 +4,7 @@
  */
 #include "internal/common.h"
 #include "internal/consumer.h"
+#include "internal/encode.h"
 #include "internal/url.h"
 
 #include <stdio.h>
@@ -39,6 +40,32 @@ static int replace_string(char **slot, const char *value)
     return BBO_OK;
 }
 
+/* RFC 6749 2.3.1: key and secret are form-encoded, then joined and
+ * base64-encoded. Made once here: every token request sends it. */
+static int basic_credentials(bbo_consumer *consumer)
+{
+    bbo_buf pair = BBO_BUF_INIT, header = BBO_BUF_INIT;
+    size_t key_len = strlen(consumer->key), secret_len = strlen(consumer->secret);
+    int error;
+
+    /* each buffer allocated once, at its largest */
+    if ((error = bbo__buf_grow(&pair, (key_len + secret_len) * 3 + 1)) == BBO_OK &&
+        (error = bbo__buf_grow(&header, 6 + ((key_len + secret_len) * 3 + 3) / 3 * 4)) ==
+            BBO_OK &&
+        (error = bbo__url_encode(&pair, consumer->key, key_len, true)) == BBO_OK &&
+        (error = bbo__buf_putc(&pair, ':')) == BBO_OK &&
+        (error = bbo__url_encode(&pair, consumer->secret, secret_len, true)) == BBO_OK &&
+        (error = bbo__buf_puts(&header, "Basic ")) == BBO_OK &&
+        (error = bbo__base64_encode(&header, (const unsigned char *)pair.ptr, pair.size,
+                                    false)) == BBO_OK) {
+        consumer->basic_auth = header.ptr;
+        header.ptr = NULL;
+    }
+    bbo__buf_dispose(&pair);
+    bbo__buf_dispose(&header);
+    return error;
+}
+
 int bbo_consumer_new(bbo_consumer **out, const char *key, const char *secret)
 {
     bbo_consumer *consumer = NULL;
@@ -60,7 +87,8 @@ int bbo_consumer_new(bbo_consumer **out, const char *key, const char *secret)
         error = bbo__error_oom();
         goto done;
     }
-    if ((error = bbo_scopes_new(&consumer->scopes)) < 0)
+    if ((error = bbo_scopes_new(&consumer->scopes)) < 0 ||
+        (secret && (error = basic_credentials(consumer)) < 0))
         goto done;
     *out = consumer;
     consumer = NULL;
@@ -238,6 +266,7 @@ void bbo_consumer_free(bbo_consumer *consumer)
         return;
     bbo__free(consumer->key);
     bbo__free(consumer->secret); /* bbo__free wipes */
+    bbo__free(consumer->basic_auth);
     bbo__free(consumer->callback_url);
     bbo_scopes_free(consumer->scopes);
     bbo_scopes_free(consumer->required);

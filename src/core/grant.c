@@ -10,36 +10,19 @@
 #include "internal/http_error.h"
 #include "internal/token.h"
 
-/* RFC 6749 2.3.1: key and secret are form-encoded, then joined and
- * base64-encoded. */
-static int basic_credentials(bbo_buf *header, const bbo_consumer *consumer)
-{
-    bbo_buf pair = BBO_BUF_INIT;
-    size_t key_len = strlen(consumer->key), secret_len = strlen(consumer->secret);
-    int error;
-
-    /* each buffer allocated once, at its largest */
-    if ((error = bbo__buf_grow(&pair, (key_len + secret_len) * 3 + 1)) == BBO_OK &&
-        (error = bbo__buf_grow(header, 6 + ((key_len + secret_len) * 3 + 3) / 3 * 4)) == BBO_OK &&
-        (error = bbo__url_encode(&pair, consumer->key, key_len, true)) == BBO_OK &&
-        (error = bbo__buf_putc(&pair, ':')) == BBO_OK &&
-        (error = bbo__url_encode(&pair, consumer->secret, secret_len, true)) == BBO_OK &&
-        (error = bbo__buf_puts(header, "Basic ")) == BBO_OK)
-        error = bbo__base64_encode(header, (const unsigned char *)pair.ptr, pair.size, false);
-    bbo__buf_dispose(&pair);
-    return error;
-}
-
 /* Who we are: HTTP Basic into `header` by default, form fields when the
  * consumer asks for them, only client_id for a public client. */
-static int client_authentication(const bbo_consumer *consumer, bbo_buf *form, bbo_buf *header)
+static int client_authentication(const bbo_consumer *consumer, bbo_buf *form,
+                                 const char **header)
 {
     int error;
 
     if (!consumer->secret)
         return bbo__form_append(form, "client_id", consumer->key);
-    if (consumer->client_auth == BBO_CLIENT_AUTH_BASIC)
-        return basic_credentials(header, consumer);
+    if (consumer->client_auth == BBO_CLIENT_AUTH_BASIC) {
+        *header = consumer->basic_auth;
+        return BBO_OK;
+    }
     if ((error = bbo__form_append(form, "client_id", consumer->key)) < 0)
         return error;
     return bbo__form_append(form, "client_secret", consumer->secret);
@@ -54,14 +37,10 @@ static int token_request(bbo_http_request **out, const bbo_consumer *consumer, b
                          const char *authorization)
 {
     bbo_http_request *req = NULL;
-    bbo_buf auth = BBO_BUF_INIT;
     int error;
 
-    if (!authorization) {
-        if ((error = client_authentication(consumer, form, &auth)) < 0)
-            goto done;
-        authorization = auth.ptr;
-    }
+    if (!authorization && (error = client_authentication(consumer, form, &authorization)) < 0)
+        goto done;
     if ((error = bbo_http_request_new(&req, "POST", consumer->token_url)) < 0 ||
         (authorization &&
          (error = bbo_http_request_add_header(req, "Authorization", authorization)) < 0) ||
@@ -74,7 +53,6 @@ static int token_request(bbo_http_request **out, const bbo_consumer *consumer, b
     req = NULL;
 done:
     bbo_http_request_free(req);
-    bbo__buf_dispose(&auth);
     return error;
 }
 

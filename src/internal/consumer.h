@@ -10,6 +10,7 @@
 struct bbo_consumer {
     char *key;
     char *secret;        /* NULL for a public client; wiped on free */
+    char *basic_auth;    /* "Basic ..." of key and secret, or NULL; wiped on free */
     char *callback_url;  /* NULL when unset */
     bbo_scopes *scopes;  /* never NULL */
     char *authorize_url;
