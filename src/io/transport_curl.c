@@ -17,22 +17,6 @@
 
 #include <curl/curl.h>
 
-typedef struct curl_transport {
-    pthread_mutex_t lock;
-    CURL *easy;
-    int connect_timeout_ms;
-    char *ca_file;
-    char *ca_dir;
-    char *proxy;
-    /* how the handle was last set up: method, "+" with a body, "L" for a
-     * loopback host (no proxy); "" after a reset is due */
-    char setup[24];
-    /* the scheme and authority is_loopback_url last answered for */
-    char loopback_for[128];
-    size_t loopback_for_len;
-    bool loopback;
-} curl_transport;
-
 /* What the callbacks of one transfer share. */
 typedef struct transfer {
     bbo_http_response *resp;
@@ -41,6 +25,39 @@ typedef struct transfer {
     int sends;         /* requests libcurl started for this transfer */
     size_t header_bytes; /* of every answer head, 1xx included */
 } transfer;
+
+typedef struct curl_transport {
+    pthread_mutex_t lock;
+    CURL *easy;
+    int connect_timeout_ms;
+    char *ca_file;
+    char *ca_dir;
+    char *proxy;
+    /* the transfer under way and libcurl's message for it: the handle
+     * points at both, set once after each reset (the lock is held from
+     * setting up a transfer to reading its outcome) */
+    transfer transfer;
+    char errbuf[CURL_ERROR_SIZE];
+    /* how the handle was last set up: method, "+" with a body, "L" for a
+     * loopback host (no proxy), "s" for https; "" after a reset is due.
+     * Options that depend on nothing else are set only after a reset. */
+    char setup[24];
+    /* the options that change between requests set up alike, as last set
+     * (libcurl copies the URL on each set: skipped when it is the same) */
+    char url[512];
+    size_t url_len;       /* 0: not remembered (a longer URL is set each time) */
+    long timeout_ms;
+    const struct curl_slist *headers_set;
+    /* the scheme and authority the protocol check last passed */
+    char checked_for[128];
+    size_t checked_for_len;
+    const char *protocol;
+    bool loopback;
+    /* the last request's header lines: the next request that sends the
+     * same ones (a refresh, API calls with one token) reuses them; wiped
+     * when replaced and when the transport goes */
+    struct curl_slist *headers;
+} curl_transport;
 
 /* An answer's head is a few KB; more is a hostile or broken server, told
  * apart here (BBO_EPROTOCOL) before libcurl's own 300 KB limit reports a
@@ -163,6 +180,42 @@ static int build_headers(const bbo_http_request *req, struct curl_slist **out)
     }
     *out = list;
     return BBO_OK;
+}
+
+/* `list` holds exactly the header lines build_headers makes for `req`. */
+static bool headers_match(const struct curl_slist *list, const bbo_http_request *req)
+{
+    size_t i, count = bbo_http_request_header_count(req);
+
+    if (body_len(req) > 1024) {
+        if (!list || strcmp(list->data, "Expect:") != 0)
+            return false;
+        list = list->next;
+    }
+    for (i = 0; i < count; i++, list = list->next) {
+        const char *name = bbo_http_request_header_name(req, i);
+        const char *value = bbo_http_request_header_value(req, i);
+        size_t name_len = strlen(name);
+        const char *line;
+
+        if (!list)
+            return false;
+        line = list->data;
+        if (strncmp(line, name, name_len) != 0 || line[name_len] != ':' ||
+            line[name_len + 1] != ' ' || strcmp(line + name_len + 2, value) != 0)
+            return false;
+    }
+    return list == NULL;
+}
+
+static void drop_headers(curl_transport *ct)
+{
+    if (ct->easy && ct->headers)
+        curl_easy_setopt(ct->easy, CURLOPT_HTTPHEADER, NULL);
+    ct->headers_set = NULL;
+    wipe_headers(ct->headers);
+    curl_slist_free_all(ct->headers);
+    ct->headers = NULL;
 }
 
 /* Only https, and http to a loopback address (tests, local proxies). */
@@ -308,27 +361,37 @@ static int transfer_error(CURL *easy, CURLcode rc, const transfer *t, const char
     }
 }
 
-static int set_method(CURL *easy, const bbo_http_request *req)
+/* The method's options: set after each reset (the method is part of the
+ * setup); the body itself is set for each request. */
+static CURLcode set_method(CURL *easy, const char *method, size_t body_len)
+{
+    if (strcmp(method, "GET") == 0 && body_len == 0)
+        return curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    if (strcmp(method, "HEAD") == 0)
+        return curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    if (strcmp(method, "POST") != 0)
+        return curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    return CURLE_OK;
+}
+
+/* POSTFIELDS points at the request's own body (wiped when the request is
+ * freed) rather than a curl copy that would not be. */
+static bool sends_body(const bbo_http_request *req)
 {
     const char *method = bbo_http_request_method(req);
+
+    return !((strcmp(method, "GET") == 0 && body_len(req) == 0) || strcmp(method, "HEAD") == 0);
+}
+
+static bool set_body(CURL *easy, const bbo_http_request *req)
+{
     size_t len;
     const char *body = bbo_http_request_body(req, &len);
-    CURLcode rc = CURLE_OK;
 
-    if (strcmp(method, "GET") == 0 && len == 0) {
-        rc = curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(method, "HEAD") == 0) {
-        rc = curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-    } else {
-        /* POSTFIELDS points at the request's own body (wiped when the request
-         * is freed) rather than a curl copy that would not be */
-        if ((rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body)) == CURLE_OK &&
-            (rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len)) ==
-                CURLE_OK &&
-            strcmp(method, "POST") != 0)
-            rc = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
-    }
-    return rc == CURLE_OK ? BBO_OK : bbo__error_set(BBO_ETRANSPORT, "libcurl refused an option");
+    if (!sends_body(req))
+        return true;
+    return curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+           curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK;
 }
 
 /*
@@ -347,134 +410,202 @@ static long max_idle_s(const bbo_http_request *req)
     return 5;
 }
 
-/* is_loopback_url, remembered for the last scheme and authority asked
- * about (libcurl's URL parser costs about a twentieth of a request): the
- * host depends on nothing after the authority, and allowed_protocol has
- * already refused user info and odd host characters. */
-static bool loopback_cached(curl_transport *ct, const char *url)
+/*
+ * The protocol libcurl may use for the request's URL (allowed_protocol)
+ * and whether its host is a loopback one (is_loopback_url), remembered for
+ * the last scheme and authority that passed: both depend on nothing after
+ * the authority, and bbo_http_request_new has checked the whole URL
+ * (libcurl's URL parser alone costs about a twentieth of a request).
+ */
+static int check_url_cached(curl_transport *ct, const char *url, const char **protocol,
+                            bool *loopback)
 {
     const char *rest = strstr(url, "://");
-    size_t len;
+    size_t len = 0;
+    int error;
 
-    if (!rest || (len = (size_t)(rest + 3 - url) + strcspn(rest + 3, "/?#")) >=
-                     sizeof(ct->loopback_for))
-        return is_loopback_url(url);
-    if (len != ct->loopback_for_len || memcmp(ct->loopback_for, url, len) != 0) {
-        ct->loopback = is_loopback_url(url);
-        memcpy(ct->loopback_for, url, len);
-        ct->loopback_for_len = len;
+    if (rest && (len = (size_t)(rest + 3 - url) + strcspn(rest + 3, "/?#")) <
+                    sizeof(ct->checked_for) &&
+        len == ct->checked_for_len && memcmp(ct->checked_for, url, len) == 0) {
+        *protocol = ct->protocol;
+        *loopback = ct->loopback;
+        return BBO_OK;
     }
-    return ct->loopback;
+    ct->checked_for_len = 0;
+    if ((error = allowed_protocol(url, protocol)) < 0)
+        return error;
+    *loopback = is_loopback_url(url);
+    if (rest && len < sizeof(ct->checked_for)) {
+        memcpy(ct->checked_for, url, len);
+        ct->checked_for_len = len;
+        ct->protocol = *protocol;
+        ct->loopback = *loopback;
+    }
+    return BBO_OK;
 }
 
-static int configure_easy(curl_transport *ct, const bbo_http_request *req, transfer *t,
-                          struct curl_slist *headers, char *errbuf)
+/* The options that depend only on the setup (see curl_transport.setup):
+ * set after a reset. */
+static bool set_static_options(curl_transport *ct, const bbo_http_request *req,
+                               const char *protocol, bool loopback)
+{
+    CURL *easy = ct->easy;
+    transfer *t = &ct->transfer;
+
+    return
+#if LIBCURL_VERSION_NUM >= 0x075500
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocol) == CURLE_OK &&
+#else
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
+                         strcmp(protocol, "https") == 0 ? CURLPROTO_HTTPS : CURLPROTO_HTTP) ==
+            CURLE_OK &&
+#endif
+        curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, max_idle_s(req)) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)ct->connect_timeout_ms) ==
+            CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_USERAGENT, "bboauth/" BBO_VERSION) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, ct->errbuf) == CURLE_OK &&
+#if LIBCURL_VERSION_NUM >= 0x075000
+        curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
+        curl_easy_setopt(easy, CURLOPT_PREREQDATA, t) == CURLE_OK &&
+#else
+        /* no pre-request hook to stop a silent resend: never reuse */
+        curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, t->may_resend ? 0L : 1L) == CURLE_OK &&
+#endif
+        (!ct->ca_file || curl_easy_setopt(easy, CURLOPT_CAINFO, ct->ca_file) == CURLE_OK) &&
+        (!ct->ca_dir || curl_easy_setopt(easy, CURLOPT_CAPATH, ct->ca_dir) == CURLE_OK) &&
+        /* "" overrides both the configured proxy and http_proxy & co.:
+         * a loopback server is reached directly, never through a proxy
+         * that would see its Bearer token or Basic credentials */
+        (loopback
+             ? curl_easy_setopt(easy, CURLOPT_PROXY, "") == CURLE_OK
+             : (!ct->proxy || curl_easy_setopt(easy, CURLOPT_PROXY, ct->proxy) == CURLE_OK)) &&
+        set_method(easy, bbo_http_request_method(req), body_len(req)) == CURLE_OK;
+}
+
+/* Reset the handle unless the request is set up like the one before
+ * (method, a body or not, a loopback host, the protocol); after a reset,
+ * set the options that depend only on that. A reset keeps the connection
+ * and TLS session caches and drops every option. */
+static bool set_up(curl_transport *ct, const bbo_http_request *req, const char *protocol,
+                   bool loopback)
+{
+    const char *method = bbo_http_request_method(req);
+    char tail[4], *p = tail;
+    size_t len = strlen(method);
+
+    if (body_len(req))
+        *p++ = '+';
+    if (loopback)
+        *p++ = 'L';
+    if (strcmp(protocol, "https") == 0)
+        *p++ = 's';
+    *p = '\0';
+    if (len + sizeof(tail) <= sizeof(ct->setup) && strncmp(ct->setup, method, len) == 0 &&
+        strcmp(ct->setup + len, tail) == 0)
+        return true;
+    curl_easy_reset(ct->easy);
+    ct->setup[0] = '\0';
+    ct->url_len = 0;
+    ct->timeout_ms = 0;
+    ct->headers_set = NULL;
+    if (!set_static_options(ct, req, protocol, loopback))
+        return false;
+    if (len + sizeof(tail) <= sizeof(ct->setup)) {
+        memcpy(ct->setup, method, len);
+        strcpy(ct->setup + len, tail);
+    }
+    return true;
+}
+
+/* The URL, when it is not the one set last. */
+static bool set_url(curl_transport *ct, const char *url)
+{
+    size_t len = strlen(url);
+
+    if (len == ct->url_len && memcmp(ct->url, url, len) == 0)
+        return true;
+    ct->url_len = 0;
+    if (curl_easy_setopt(ct->easy, CURLOPT_URL, url) != CURLE_OK)
+        return false;
+    if (len < sizeof(ct->url)) {
+        memcpy(ct->url, url, len);
+        ct->url_len = len;
+    }
+    return true;
+}
+
+static int configure_easy(curl_transport *ct, const bbo_http_request *req)
 {
     const char *protocol = NULL;
-    int timeout_ms = bbo_http_request_timeout_ms(req);
+    long timeout_ms = bbo_http_request_timeout_ms(req);
     CURL *easy = ct->easy;
     int error;
-    bool ok, loopback;
+    bool ok, loopback = false;
 
-    if ((error = allowed_protocol(bbo_http_request_url(req), &protocol)) < 0)
+    if ((error = check_url_cached(ct, bbo_http_request_url(req), &protocol, &loopback)) < 0)
         return error;
-    loopback = loopback_cached(ct, bbo_http_request_url(req));
-    /* reset keeps the connection and TLS session caches, drops old options.
-     * Every option is set again below; which ones depends only on the
-     * method, a body or not, and a loopback host (the proxy): a request
-     * set up like the one before needs no reset. */
-    {
-        const char *method = bbo_http_request_method(req);
-        const char *tail = body_len(req) ? (loopback ? "+L" : "+") : (loopback ? "L" : "");
-        size_t len = strlen(method);
-
-        if (len + 3 > sizeof(ct->setup) || strncmp(ct->setup, method, len) != 0 ||
-            strcmp(ct->setup + len, tail) != 0) {
-            curl_easy_reset(easy);
-            ct->setup[0] = '\0';
-            if (len + 3 <= sizeof(ct->setup)) {
-                memcpy(ct->setup, method, len);
-                strcpy(ct->setup + len, tail);
-            }
-        }
+    if (!headers_match(ct->headers, req)) {
+        drop_headers(ct);
+        if ((error = build_headers(req, &ct->headers)) < 0)
+            return error;
     }
-    ok = curl_easy_setopt(easy, CURLOPT_URL, bbo_http_request_url(req)) == CURLE_OK &&
-#if LIBCURL_VERSION_NUM >= 0x075500
-         curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocol) == CURLE_OK &&
-#else
-         curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
-                          strcmp(protocol, "https") == 0 ? CURLPROTO_HTTPS : CURLPROTO_HTTP) ==
-             CURLE_OK &&
-#endif
-         curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, max_idle_s(req)) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)ct->connect_timeout_ms) ==
-             CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_USERAGENT, "bboauth/" BBO_VERSION) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_HEADERDATA, t) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
-#if LIBCURL_VERSION_NUM >= 0x075000
-         curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK &&
-         curl_easy_setopt(easy, CURLOPT_PREREQDATA, t) == CURLE_OK &&
-#else
-         /* no pre-request hook to stop a silent resend: never reuse */
-         curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, t->may_resend ? 0L : 1L) == CURLE_OK &&
-#endif
-         (!ct->ca_file || curl_easy_setopt(easy, CURLOPT_CAINFO, ct->ca_file) == CURLE_OK) &&
-         (!ct->ca_dir || curl_easy_setopt(easy, CURLOPT_CAPATH, ct->ca_dir) == CURLE_OK) &&
-         /* "" overrides both the configured proxy and http_proxy & co.:
-          * a loopback server is reached directly, never through a proxy
-          * that would see its Bearer token or Basic credentials */
-         (loopback
-              ? curl_easy_setopt(easy, CURLOPT_PROXY, "") == CURLE_OK
-              : (!ct->proxy || curl_easy_setopt(easy, CURLOPT_PROXY, ct->proxy) == CURLE_OK));
-    if (!ok)
+    ok = set_up(ct, req, protocol, loopback) && set_url(ct, bbo_http_request_url(req)) &&
+         (timeout_ms == ct->timeout_ms ||
+          curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK) &&
+         (ct->headers == ct->headers_set ||
+          curl_easy_setopt(easy, CURLOPT_HTTPHEADER, ct->headers) == CURLE_OK) &&
+         set_body(easy, req);
+    if (!ok) {
+        ct->setup[0] = '\0'; /* half set: start over next time */
         return bbo__error_set(BBO_ETRANSPORT, "libcurl refused an option (CA file, proxy or "
                                               "protocol not supported by this libcurl build)");
-    return set_method(easy, req);
+    }
+    ct->timeout_ms = timeout_ms;
+    ct->headers_set = ct->headers;
+    return BBO_OK;
 }
 
 static int curl_send(const bbo_http_request *req, bbo_http_response *resp, void *payload)
 {
     curl_transport *ct = payload;
-    struct curl_slist *headers = NULL;
-    char errbuf[CURL_ERROR_SIZE];
     const char *method = bbo_http_request_method(req);
-    transfer t = { resp, BBO_OK, false, 0, 0 };
+    transfer *t = &ct->transfer;
     long status = 0;
     CURLcode rc;
     int error;
 
-    errbuf[0] = '\0';
-    t.may_resend = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if ((error = build_headers(req, &headers)) < 0)
-        return error;
     pthread_mutex_lock(&ct->lock);
-    if ((error = configure_easy(ct, req, &t, headers, errbuf)) == BBO_OK) {
+    t->resp = resp;
+    t->error = BBO_OK;
+    t->may_resend = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    t->sends = 0;
+    t->header_bytes = 0;
+    ct->errbuf[0] = '\0';
+    if ((error = configure_easy(ct, req)) == BBO_OK) {
         rc = curl_easy_perform(ct->easy);
         if (rc != CURLE_OK) {
-            error = transfer_error(ct->easy, rc, &t, errbuf);
+            error = transfer_error(ct->easy, rc, t, ct->errbuf);
         } else if (curl_easy_getinfo(ct->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
                    bbo_http_response_set_status(resp, (int)status) < 0) {
             error = bbo__error_set(BBO_EPROTOCOL, "the server sent no valid HTTP status");
         }
-        /* drop the pointers to this call's stack and body */
-        curl_easy_setopt(ct->easy, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(ct->easy, CURLOPT_POSTFIELDS, NULL);
-        curl_easy_setopt(ct->easy, CURLOPT_ERRORBUFFER, NULL);
+        /* the request's body is freed after this call (setting
+         * POSTFIELDS makes a POST of the handle: only where it was set) */
+        if (sends_body(req))
+            curl_easy_setopt(ct->easy, CURLOPT_POSTFIELDS, NULL);
     }
+    t->resp = NULL;
     pthread_mutex_unlock(&ct->lock);
-    wipe_headers(headers);
-    curl_slist_free_all(headers);
     return error;
 }
 
@@ -484,6 +615,7 @@ static void curl_destroy(void *payload)
 
     if (!ct)
         return;
+    drop_headers(ct);
     if (ct->easy)
         curl_easy_cleanup(ct->easy);
     pthread_mutex_destroy(&ct->lock);
