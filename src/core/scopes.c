@@ -8,6 +8,11 @@ struct bbo_scopes {
     char **items; /* sorted byte-wise, no duplicates */
     size_t count;
     size_t capacity;
+    /* A parsed or copied set lives in one block: this struct, then its
+     * items array (items_inline), then its texts [text, text_end). Scopes
+     * added later, and an items array grown later, are blocks of their own. */
+    bool items_inline;
+    const char *text, *text_end;
 };
 
 /* "granting `scope` directly gives each of `implies`". A chain (REPO_WRITE
@@ -140,10 +145,16 @@ static int insert_scope(bbo_scopes *set, const char *scope, size_t len)
         return BBO_OK;
     if (set->count == set->capacity) {
         size_t capacity = set->capacity ? set->capacity * 2 : 8;
-        char **items = bbo__realloc(set->items, capacity * sizeof(char *));
+        char **items;
 
-        if (!items)
+        if (set->items_inline) { /* the array in the set's block stays put */
+            if ((items = bbo__malloc(capacity * sizeof(char *))) == NULL)
+                return bbo__error_oom();
+            memcpy(items, set->items, set->count * sizeof(char *));
+            set->items_inline = false;
+        } else if ((items = bbo__realloc(set->items, capacity * sizeof(char *))) == NULL) {
             return bbo__error_oom();
+        }
         set->items = items;
         set->capacity = capacity;
     }
@@ -167,63 +178,101 @@ int bbo_scopes_new(bbo_scopes **out)
     return BBO_OK;
 }
 
+/* A set in one block with room for `count` items and `text_len` bytes of
+ * texts (NULs included); *texts is where they go. */
+static bbo_scopes *set_block(size_t count, size_t text_len, char **texts)
+{
+    bbo_scopes *set;
+
+    if (count > (SIZE_MAX - sizeof(*set) - text_len) / sizeof(char *) ||
+        (set = bbo__malloc(sizeof(*set) + count * sizeof(char *) + text_len)) == NULL)
+        return NULL;
+    memset(set, 0, sizeof(*set));
+    set->items = (char **)(void *)(set + 1);
+    set->capacity = count;
+    set->items_inline = true;
+    *texts = (char *)(set->items + count);
+    set->text = *texts;
+    set->text_end = *texts + text_len;
+    return set;
+}
+
 int bbo_scopes_parse(bbo_scopes **out, const char *text)
 {
-    bbo_scopes *set = NULL;
-    size_t i = 0;
-    int error;
+    bbo_scopes *set;
+    size_t i = 0, count = 0, bytes = 0;
+    char *texts;
 
     if (!out || !text)
         return bbo__error_set(BBO_EINVAL, "bbo_scopes_parse: NULL argument");
-    if ((error = bbo_scopes_new(&set)) < 0)
-        return error;
+    /* one pass to check and size, one to copy: a single allocation */
     while (text[i]) {
         size_t start;
 
         while (text[i] && is_separator(text[i]))
             i++;
-        start = i;
-        while (text[i] && !is_separator(text[i]))
+        for (start = i; text[i] && !is_separator(text[i]); i++)
+            if (!is_scope_char((unsigned char)text[i]))
+                return bbo__error_set(BBO_EINVAL, "scope has a character not allowed in a "
+                                                  "scope (RFC 6749 section 3.3)");
+        if (i > start) {
+            count++;
+            bytes += i - start + 1;
+        }
+    }
+    if (count == 0)
+        return bbo_scopes_new(out);
+    if ((set = set_block(count, bytes, &texts)) == NULL)
+        return bbo__error_oom();
+    for (i = 0; text[i];) {
+        size_t start, len, at;
+        bool found;
+
+        while (text[i] && is_separator(text[i]))
             i++;
-        if (i > start && (error = insert_scope(set, text + start, i - start)) < 0)
-            goto done;
+        for (start = i; text[i] && !is_separator(text[i]); i++)
+            ;
+        if ((len = i - start) == 0)
+            continue;
+        at = locate(set, text + start, len, &found);
+        if (found)
+            continue;
+        memcpy(texts, text + start, len);
+        texts[len] = '\0';
+        memmove(set->items + at + 1, set->items + at, (set->count - at) * sizeof(char *));
+        set->items[at] = texts;
+        set->count++;
+        texts += len + 1;
     }
     *out = set;
-    set = NULL;
-done:
-    bbo_scopes_free(set);
-    return error;
+    return BBO_OK;
 }
 
 int bbo_scopes_dup(bbo_scopes **out, const bbo_scopes *scopes)
 {
-    bbo_scopes *copy = NULL;
-    size_t i;
-    int error;
+    bbo_scopes *copy;
+    size_t i, bytes = 0;
+    char *texts;
 
     if (!out || !scopes)
         return bbo__error_set(BBO_EINVAL, "bbo_scopes_dup: NULL argument");
-    if ((error = bbo_scopes_new(&copy)) < 0)
-        return error;
-    /* already checked, sorted and unique: copied in order, one array */
-    if (scopes->count &&
-        (copy->items = bbo__malloc(scopes->count * sizeof(char *))) == NULL) {
-        error = bbo__error_oom();
-        goto done;
-    }
-    copy->capacity = scopes->count;
+    if (scopes->count == 0)
+        return bbo_scopes_new(out);
+    for (i = 0; i < scopes->count; i++)
+        bytes += strlen(scopes->items[i]) + 1;
+    if ((copy = set_block(scopes->count, bytes, &texts)) == NULL)
+        return bbo__error_oom();
+    /* already checked, sorted and unique: copied in order */
     for (i = 0; i < scopes->count; i++) {
-        if ((copy->items[i] = bbo__strdup(scopes->items[i])) == NULL) {
-            error = bbo__error_oom();
-            goto done;
-        }
-        copy->count++;
+        size_t len = strlen(scopes->items[i]) + 1;
+
+        memcpy(texts, scopes->items[i], len);
+        copy->items[i] = texts;
+        texts += len;
     }
+    copy->count = scopes->count;
     *out = copy;
-    copy = NULL;
-done:
-    bbo_scopes_free(copy);
-    return error;
+    return BBO_OK;
 }
 
 int bbo_scopes_add(bbo_scopes *scopes, const char *scope)
@@ -329,9 +378,12 @@ void bbo_scopes_free(bbo_scopes *scopes)
     if (!scopes)
         return;
     for (i = 0; i < scopes->count; i++)
-        bbo__free(scopes->items[i]);
-    bbo__free(scopes->items);
-    bbo__free(scopes);
+        if ((uintptr_t)scopes->items[i] - (uintptr_t)scopes->text >=
+            (uintptr_t)scopes->text_end - (uintptr_t)scopes->text)
+            bbo__free(scopes->items[i]); /* added after the set was made */
+    if (!scopes->items_inline)
+        bbo__free(scopes->items);
+    bbo__free(scopes); /* the block, with what lies in it */
 }
 
 /* The words of Bitbucket's forms, in the forms' order: Cloud's OAuth
