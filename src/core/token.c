@@ -78,29 +78,40 @@ static size_t bearer_prefix(const char *text, size_t len)
 #include <immintrin.h>
 #define BEARER_AVX2 1
 
-/* The same as bearer_prefix, 32 bytes a step, on CPUs with AVX2. */
+/*
+ * The same as bearer_prefix, 64 bytes a step, on CPUs with AVX2: each byte
+ * is classified by two table lookups, one by its low and one by its high
+ * nibble. A high nibble stands for a row of the ASCII table (2: + - . /,
+ * 3: digits : =, 4 and 6: letters from A or a, 5: letters to Z and _,
+ * 7: letters to z and ~; any other row has no bearer character); each row
+ * has a bit, and the low nibble's entry has the bits of the rows where that
+ * column is a bearer character. A byte is one when the two entries share a
+ * bit.
+ */
 __attribute__((target("avx2"))) static size_t bearer_prefix_avx2(const char *text, size_t len)
 {
-    const __m256i zero = _mm256_setzero_si256(), fold = _mm256_set1_epi8(0x20),
-                  a = _mm256_set1_epi8('a'), letters = _mm256_set1_epi8('z' - 'a'),
-                  dash = _mm256_set1_epi8('-'), digits = _mm256_set1_epi8(':' - '-'),
-                  plus = _mm256_set1_epi8('+'), equals = _mm256_set1_epi8('='),
-                  under = _mm256_set1_epi8('_'), tilde = _mm256_set1_epi8('~');
+    const __m256i by_low = _mm256_setr_epi8(
+        0x1a, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x05, 0x04, 0x07,
+        0x15, 0x0d, 0x1a, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x1e, 0x05,
+        0x04, 0x07, 0x15, 0x0d);
+    const __m256i by_high = _mm256_setr_epi8(
+        0, 0, 0x01, 0x02, 0x04, 0x08, 0x04, 0x10, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0x01, 0x02, 0x04, 0x08, 0x04, 0x10, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i nibble = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
     size_t i = 0;
 
-    for (; len - i >= 32; i += 32) {
+    for (; len - i >= 64; i += 64) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(text + i));
-        __m256i ok = _mm256_or_si256(
-            _mm256_cmpeq_epi8(_mm256_subs_epu8(_mm256_sub_epi8(_mm256_or_si256(x, fold), a),
-                                               letters), zero),
-            _mm256_cmpeq_epi8(_mm256_subs_epu8(_mm256_sub_epi8(x, dash), digits), zero));
+        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(text + i + 32));
+        __m256i cx = _mm256_and_si256(
+            _mm256_shuffle_epi8(by_low, _mm256_and_si256(x, nibble)),
+            _mm256_shuffle_epi8(by_high, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble)));
+        __m256i cy = _mm256_and_si256(
+            _mm256_shuffle_epi8(by_low, _mm256_and_si256(y, nibble)),
+            _mm256_shuffle_epi8(by_high, _mm256_and_si256(_mm256_srli_epi16(y, 4), nibble)));
+        __m256i bad = _mm256_or_si256(_mm256_cmpeq_epi8(cx, zero), _mm256_cmpeq_epi8(cy, zero));
 
-        ok = _mm256_or_si256(ok, _mm256_or_si256(
-                                     _mm256_or_si256(_mm256_cmpeq_epi8(x, plus),
-                                                     _mm256_cmpeq_epi8(x, equals)),
-                                     _mm256_or_si256(_mm256_cmpeq_epi8(x, under),
-                                                     _mm256_cmpeq_epi8(x, tilde))));
-        if ((unsigned)_mm256_movemask_epi8(ok) != 0xffffffffu)
+        if (!_mm256_testz_si256(bad, bad))
             break;
     }
     return i;
