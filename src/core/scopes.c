@@ -94,12 +94,6 @@ static bool implies(const char *granted, const char *wanted, int depth)
     return false;
 }
 
-/* Separators between scopes; a scope itself may hold no blank or comma. */
-static bool is_separator(char c)
-{
-    return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* RFC 6749 3.3 scope-token: %x21 / %x23-5B / %x5D-7E */
 static bool is_scope_char(unsigned char c)
 {
@@ -197,8 +191,32 @@ static bbo_scopes *set_block(size_t count, size_t text_len, char **texts)
     return set;
 }
 
+/* What bytes of a scope list are: a scope-token character, a separator,
+ * the end, or a character that may not appear. Separators: blank, tab,
+ * CR, LF and ',' (a scope-token character, but a separator here). */
+enum { S_BAD = 0, S_SCOPE, S_SEP, S_END };
+
+#define S4(x) x, x, x, x
+#define S16(x) S4(x), S4(x), S4(x), S4(x)
+static const unsigned char scope_class[256] = {
+    S_END, S_BAD, S_BAD, S_BAD, S_BAD, S_BAD, S_BAD, S_BAD, /* 0x00 */
+    S_BAD, S_SEP, S_SEP, S_BAD, S_BAD, S_SEP, S_BAD, S_BAD, /* 0x08: \t \n \r */
+    S16(S_BAD),
+    S_SEP, S_SCOPE, S_BAD, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, /* 0x20: ' ' ! " */
+    S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SEP, S_SCOPE, S_SCOPE, S_SCOPE, /* 0x28: ',' */
+    S16(S_SCOPE), S16(S_SCOPE), /* 0x30-0x4f */
+    S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, /* 0x50 */
+    S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_BAD, S_SCOPE, S_SCOPE, S_SCOPE, /* 0x58: \\ */
+    S16(S_SCOPE), /* 0x60-0x6f */
+    S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, /* 0x70 */
+    S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_SCOPE, S_BAD, /* 0x78: DEL */
+    S16(S_BAD), S16(S_BAD), S16(S_BAD), S16(S_BAD),
+    S16(S_BAD), S16(S_BAD), S16(S_BAD), S16(S_BAD),
+};
+
 int bbo_scopes_parse(bbo_scopes **out, const char *text)
 {
+    const unsigned char *t = (const unsigned char *)text;
     bbo_scopes *set;
     size_t i = 0, count = 0, bytes = 0;
     char *texts;
@@ -206,34 +224,36 @@ int bbo_scopes_parse(bbo_scopes **out, const char *text)
     if (!out || !text)
         return bbo__error_set(BBO_EINVAL, "bbo_scopes_parse: NULL argument");
     /* one pass to check and size, one to copy: a single allocation */
-    while (text[i]) {
-        size_t start;
+    for (;;) {
+        size_t start = i;
 
-        while (text[i] && is_separator(text[i]))
+        while (scope_class[t[i]] == S_SCOPE)
             i++;
-        for (start = i; text[i] && !is_separator(text[i]); i++)
-            if (!is_scope_char((unsigned char)text[i]))
-                return bbo__error_set(BBO_EINVAL, "scope has a character not allowed in a "
-                                                  "scope (RFC 6749 section 3.3)");
         if (i > start) {
             count++;
             bytes += i - start + 1;
         }
+        if (scope_class[t[i]] == S_END)
+            break;
+        if (scope_class[t[i]] == S_BAD)
+            return bbo__error_set(BBO_EINVAL, "scope has a character not allowed in a scope "
+                                              "(RFC 6749 section 3.3)");
+        i++; /* a separator */
     }
     if (count == 0)
         return bbo_scopes_new(out);
     if ((set = set_block(count, bytes, &texts)) == NULL)
         return bbo__error_oom();
-    for (i = 0; text[i];) {
-        size_t start, len, at;
+    for (i = 0; t[i];) {
+        size_t start = i, len, at;
         bool found;
 
-        while (text[i] && is_separator(text[i]))
+        while (scope_class[t[i]] == S_SCOPE)
             i++;
-        for (start = i; text[i] && !is_separator(text[i]); i++)
-            ;
-        if ((len = i - start) == 0)
+        if ((len = i - start) == 0) {
+            i++; /* a separator */
             continue;
+        }
         at = locate(set, text + start, len, &found);
         if (found)
             continue;
