@@ -399,11 +399,11 @@ int bbo__client_token_answer(bbo_client *client, const bbo_http_response *resp, 
     return error;
 }
 
-int bbo__client_reserve_answer(bbo_http_response *resp)
+int bbo__client_new_answer(bbo_http_response **out)
 {
-    return bbo__http_response_reserve(resp, BBO__ANSWER_BODY_RESERVE,
-                                      BBO__ANSWER_HEADERS_RESERVE,
-                                      BBO__ANSWER_HEADER_BYTES_RESERVE);
+    return bbo__http_response_new_reserved(out, BBO__ANSWER_BODY_RESERVE,
+                                           BBO__ANSWER_HEADERS_RESERVE,
+                                           BBO__ANSWER_HEADER_BYTES_RESERVE);
 }
 
 /* Send a token request (owned; freed here) and parse the answer. A grant
@@ -420,11 +420,9 @@ static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token 
     int64_t sent_at = 0;
     int error;
 
-    if ((error = bbo_http_response_new(&resp)) < 0)
-        goto done;
-    if (keep_on_escope &&
-        ((error = bbo__client_reserve_answer(resp)) < 0 ||
-         (error = bbo__reserve_new(&reserve, BBO__ANSWER_PARSE_RESERVE)) < 0))
+    if ((error = keep_on_escope ? bbo__client_new_answer(&resp) : bbo_http_response_new(&resp)) <
+            0 ||
+        (keep_on_escope && (error = bbo__reserve_new(&reserve, BBO__ANSWER_PARSE_RESERVE)) < 0))
         goto done;
     if ((error = bbo__client_send(client, req, resp, &sent_at)) < 0)
         goto done;

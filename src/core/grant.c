@@ -41,7 +41,8 @@ static int token_request(bbo_http_request **out, const bbo_consumer *consumer, b
 
     if (!authorization && (error = client_authentication(consumer, form, &authorization)) < 0)
         goto done;
-    if ((error = bbo_http_request_new(&req, "POST", consumer->token_url)) < 0 ||
+    /* the token endpoint was checked when it was set */
+    if ((error = bbo__http_request_new_checked(&req, "POST", consumer->token_url)) < 0 ||
         (authorization &&
          (error = bbo_http_request_add_header(req, "Authorization", authorization)) < 0) ||
         (error = bbo_http_request_add_header(req, "Content-Type",

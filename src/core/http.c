@@ -27,13 +27,21 @@ typedef struct text_block {
 #define HEADERS_INLINE 8
 
 typedef struct header_list {
-    header *items;       /* inline_items until more are needed */
+    header *items;       /* inline_items or block_items until more are needed */
     size_t count;
     size_t capacity;
     header inline_items[HEADERS_INLINE];
     text_block *blocks;  /* in order of allocation */
     text_block *current; /* the block being filled */
+    text_block *inline_block; /* the first block when it lies in the owner's
+                               * own allocation (not freed on its own) */
+    header *block_items; /* a larger first array in the owner's allocation */
 } header_list;
+
+/* A request's first room for header text, in the request's own block:
+ * what a token request or an API call sends (a 2.6 KB bearer token goes
+ * to a block of its own). */
+#define REQUEST_TEXT_INLINE 256
 
 struct bbo_http_request {
     char *method;
@@ -112,16 +120,19 @@ static void headers_dispose(header_list *list)
     text_block *block, *next;
 
     list->count = 0;
-    if (list->items != list->inline_items)
+    if (list->items != list->inline_items && list->items != list->block_items)
         bbo__free(list->items);
-    list->items = NULL;
+    list->items = list->block_items = NULL;
     list->capacity = 0;
     for (block = list->blocks; block; block = next) {
         next = block->next;
         /* wipes what was written: a clear wiped what came before */
-        bbo__free_used(block, sizeof(*block) + block->used);
+        if (block == list->inline_block)
+            bbo__wipe(block->data, block->used);
+        else
+            bbo__free_used(block, sizeof(*block) + block->used);
     }
-    list->blocks = list->current = NULL;
+    list->blocks = list->current = list->inline_block = NULL;
 }
 
 /* RFC 9110 token characters, for header names. */
@@ -159,7 +170,7 @@ static int headers_resize(header_list *list, size_t capacity)
         return bbo__error_oom();
     if (list->count)
         memcpy(items, list->items, list->count * sizeof(header));
-    if (list->items != list->inline_items)
+    if (list->items != list->inline_items && list->items != list->block_items)
         bbo__free(list->items);
     list->items = items;
     list->capacity = capacity;
@@ -215,10 +226,36 @@ static const char *headers_find(const header_list *list, const char *name)
     return NULL;
 }
 
-int bbo_http_request_new(bbo_http_request **out, const char *method, const char *url)
+/* A request for a method and URL already checked: one block with the
+ * method, the URL and the first room for header text. */
+static int request_alloc(bbo_http_request **out, const char *method, const char *url)
 {
     bbo_http_request *req;
-    size_t i, method_len, url_len;
+    text_block *room;
+    size_t method_len = strlen(method) + 1, url_len = strlen(url) + 1;
+    size_t room_size = (sizeof(text_block) + REQUEST_TEXT_INLINE + 15) & ~(size_t)15;
+    size_t head = (sizeof(*req) + 15) & ~(size_t)15;
+
+    if (url_len > SIZE_MAX - head - room_size - method_len ||
+        (req = bbo__malloc(head + room_size + method_len + url_len)) == NULL)
+        return bbo__error_oom();
+    memset(req, 0, sizeof(*req));
+    room = (text_block *)(void *)((char *)req + head);
+    room->next = NULL;
+    room->size = REQUEST_TEXT_INLINE;
+    room->used = 0;
+    req->headers.blocks = req->headers.current = req->headers.inline_block = room;
+    req->method = (char *)room + room_size;
+    memcpy(req->method, method, method_len);
+    req->url = req->method + method_len;
+    memcpy(req->url, url, url_len);
+    *out = req;
+    return BBO_OK;
+}
+
+int bbo_http_request_new(bbo_http_request **out, const char *method, const char *url)
+{
+    size_t i;
     int error;
 
     if (!out || !method || !url)
@@ -230,17 +267,12 @@ int bbo_http_request_new(bbo_http_request **out, const char *method, const char 
         return bbo__error_set(BBO_EINVAL, "bbo_http_request_new: method must be uppercase letters");
     if ((error = bbo__url_parse(NULL, url, "request URL")) < 0)
         return error;
-    /* method and URL live in the request's own block */
-    method_len = strlen(method) + 1;
-    url_len = strlen(url) + 1;
-    if ((req = bbo__calloc(1, sizeof(*req) + method_len + url_len)) == NULL)
-        return bbo__error_oom();
-    req->method = (char *)(req + 1);
-    memcpy(req->method, method, method_len);
-    req->url = req->method + method_len;
-    memcpy(req->url, url, url_len);
-    *out = req;
-    return BBO_OK;
+    return request_alloc(out, method, url);
+}
+
+int bbo__http_request_new_checked(bbo_http_request **out, const char *method, const char *url)
+{
+    return request_alloc(out, method, url);
 }
 
 int bbo_http_request_add_header(bbo_http_request *req, const char *name, const char *value)
@@ -322,6 +354,7 @@ void bbo_http_request_free(bbo_http_request *req)
         return;
     headers_dispose(&req->headers);
     bbo__buf_dispose(&req->body);
+    /* the header room in the block was wiped by headers_dispose */
     bbo__free(req);
 }
 
@@ -520,6 +553,40 @@ int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t head
     return BBO_OK;
 }
 
+int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t headers,
+                                    size_t header_bytes)
+{
+    bbo_http_response *resp;
+    text_block *room;
+    size_t head = (sizeof(*resp) + 15) & ~(size_t)15, items = headers * sizeof(header);
+    int error;
+
+    if (headers > SIZE_MAX / sizeof(header) || header_bytes == 0 ||
+        header_bytes > SIZE_MAX - head - items - sizeof(text_block) ||
+        (resp = bbo__malloc(head + items + sizeof(text_block) + header_bytes)) == NULL)
+        return bbo__error_oom();
+    memset(resp, 0, sizeof(*resp));
+    resp->body_limit = BBO_HTTP_DEFAULT_BODY_LIMIT;
+    if (headers > HEADERS_INLINE) {
+        resp->headers.items = resp->headers.block_items = (header *)(void *)((char *)resp + head);
+        resp->headers.capacity = headers;
+    } else {
+        resp->headers.items = resp->headers.inline_items;
+        resp->headers.capacity = HEADERS_INLINE;
+    }
+    room = (text_block *)(void *)((char *)resp + head + items);
+    room->next = NULL;
+    room->size = header_bytes;
+    room->used = 0;
+    resp->headers.blocks = resp->headers.current = resp->headers.inline_block = room;
+    if ((error = bbo__buf_grow(&resp->body, body)) < 0) {
+        bbo_http_response_free(resp);
+        return error;
+    }
+    *out = resp;
+    return BBO_OK;
+}
+
 void bbo_http_response_reset(bbo_http_response *resp)
 {
     if (!resp)
@@ -544,5 +611,7 @@ void bbo_http_response_free(bbo_http_response *resp)
     /* a body is only appended to: past its end nothing of ours was written
      * (a reserved 16 KB room need not be wiped whole) */
     bbo__free_used(resp->body.ptr, resp->body.size + 1);
-    bbo__free(resp);
+    /* header texts in the block were wiped by headers_dispose; the rest of
+     * a reserved block holds pointers */
+    bbo__free_used(resp, sizeof(*resp));
 }

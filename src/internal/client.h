@@ -29,8 +29,8 @@ int bbo__client_send(bbo_client *client, bbo_http_request *req, bbo_http_respons
 #define BBO__ANSWER_HEADER_BYTES_RESERVE (16 * 1024)
 #define BBO__ANSWER_PARSE_RESERVE (1024 * 1024)
 
-/* Reserve the room above in `resp`: BBO_ENOMEM (error set) when it fails. */
-int bbo__client_reserve_answer(bbo_http_response *resp);
+/* A response with the room above: BBO_ENOMEM (error set) when it fails. */
+int bbo__client_new_answer(bbo_http_response **out);
 
 /*
  * Turn a token endpoint's answer into *out, as the client's grants do: the

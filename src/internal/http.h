@@ -17,6 +17,15 @@
 int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t headers,
                                size_t header_bytes);
 
+/* bbo_http_response_new and bbo__http_response_reserve in one: the
+ * response, its header slots and header room are a single allocation. */
+int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t headers,
+                                    size_t header_bytes);
+
+/* bbo_http_request_new for an uppercase `method` and a `url` that passed
+ * bbo__url_check_endpoint already (a consumer's endpoint): no second check. */
+int bbo__http_request_new_checked(bbo_http_request **out, const char *method, const char *url);
+
 /* Make `body` the request's body, taking the buffer over (no copy): `body`
  * is left empty. */
 void bbo__http_request_take_body(bbo_http_request *req, bbo_buf *body);

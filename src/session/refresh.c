@@ -31,17 +31,7 @@ void bbo__session_drop_answer(bbo_session *s)
 
 static int reserve_answer(bbo_session *s)
 {
-    if (!s->answer) {
-        int rc;
-
-        if ((rc = bbo_http_response_new(&s->answer)) < 0)
-            return rc;
-        if ((rc = bbo__client_reserve_answer(s->answer)) < 0) {
-            bbo__session_drop_answer(s);
-            return rc;
-        }
-    }
-    return BBO_OK;
+    return s->answer ? BBO_OK : bbo__client_new_answer(&s->answer);
 }
 
 /* Send the refresh for f->current; the answer lands in s->answer. */
