@@ -53,13 +53,34 @@ static int hex_value(unsigned char c)
 #include <immintrin.h>
 #define JSON_AVX2 1
 
-/* skip_plain 32 bytes a step, for long strings on CPUs with AVX2 */
+/* skip_plain 64 then 32 bytes a step, for long strings on CPUs with AVX2 */
 __attribute__((target("avx2"))) static const unsigned char *
 skip_plain_avx2(const unsigned char *p, const unsigned char *end)
 {
     const __m256i quote = _mm256_set1_epi8('"'), escape = _mm256_set1_epi8('\\'),
                   space = _mm256_set1_epi8(0x20);
 
+    /* 64 bytes a step: one test for both halves, the exact place after */
+    while (end - p >= 64) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+        __m256i sx = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, quote),
+                                                     _mm256_cmpeq_epi8(x, escape)),
+                                     _mm256_cmpgt_epi8(space, x));
+        __m256i sy = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(y, quote),
+                                                     _mm256_cmpeq_epi8(y, escape)),
+                                     _mm256_cmpgt_epi8(space, y));
+        __m256i stop = _mm256_or_si256(sx, sy);
+
+        if (!_mm256_testz_si256(stop, stop)) {
+            unsigned mask = (unsigned)_mm256_movemask_epi8(sx);
+
+            if (mask)
+                return p + __builtin_ctz(mask);
+            return p + 32 + __builtin_ctz((unsigned)_mm256_movemask_epi8(sy));
+        }
+        p += 64;
+    }
     while (end - p >= 32) {
         __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
         __m256i stop = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, quote),
