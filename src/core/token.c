@@ -88,6 +88,20 @@ static size_t bearer_prefix(const char *text, size_t len)
  * column is a bearer character. A byte is one when the two entries share a
  * bit.
  */
+/* 32 bytes at `p` that are all bearer characters (see below). */
+__attribute__((target("avx2"))) static inline bool bearer_all32_avx2(const char *p, __m256i by_low,
+                                                                     __m256i by_high)
+{
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i c = _mm256_and_si256(
+        _mm256_shuffle_epi8(by_low, _mm256_and_si256(x, nibble)),
+        _mm256_shuffle_epi8(by_high, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble)));
+    __m256i bad = _mm256_cmpeq_epi8(c, _mm256_setzero_si256());
+
+    return _mm256_testz_si256(bad, bad);
+}
+
 __attribute__((target("avx2"))) static size_t bearer_prefix_avx2(const char *text, size_t len)
 {
     const __m256i by_low = _mm256_setr_epi8(
@@ -112,8 +126,17 @@ __attribute__((target("avx2"))) static size_t bearer_prefix_avx2(const char *tex
         __m256i bad = _mm256_or_si256(_mm256_cmpeq_epi8(cx, zero), _mm256_cmpeq_epi8(cy, zero));
 
         if (!_mm256_testz_si256(bad, bad))
-            break;
+            return i;
     }
+    /* the last bytes: a step of 32, then the 32 that end the text
+     * (overlapping bytes already known to be good), not one at a time */
+    if (len - i > 32) {
+        if (!bearer_all32_avx2(text + i, by_low, by_high))
+            return i;
+        i += 32;
+    }
+    if (i < len && len >= 32 && bearer_all32_avx2(text + len - 32, by_low, by_high))
+        return len;
     return i;
 }
 #endif
