@@ -10,6 +10,9 @@
 #include "internal/http_error.h"
 #include "internal/token.h"
 
+/* A string literal and its length. */
+#define LITERAL(s) s, sizeof(s) - 1
+
 /* Who we are: HTTP Basic into `header` by default, form fields when the
  * consumer asks for them, only client_id for a public client. */
 static int client_authentication(const bbo_consumer *consumer, bbo_buf *form,
@@ -28,6 +31,18 @@ static int client_authentication(const bbo_consumer *consumer, bbo_buf *form,
     return bbo__form_append(form, "client_secret", consumer->secret);
 }
 
+/* The consumer's Basic credentials were made by the library (base64 after
+ * "Basic "): stored as they are. Another header (the JWT grant's) is
+ * checked like any other. */
+static int add_authorization(bbo_http_request *req, const bbo_consumer *consumer,
+                             const char *authorization)
+{
+    if (authorization == consumer->basic_auth)
+        return bbo__http_request_add_header_checked(req, LITERAL("Authorization"), authorization,
+                                                    strlen(authorization));
+    return bbo_http_request_add_header(req, "Authorization", authorization);
+}
+
 /*
  * The POST every grant makes. `form` already holds the grant's fields;
  * client authentication is added here unless `authorization` (the JWT
@@ -43,11 +58,11 @@ static int token_request(bbo_http_request **out, const bbo_consumer *consumer, b
         goto done;
     /* the token endpoint was checked when it was set */
     if ((error = bbo__http_request_new_checked(&req, "POST", consumer->token_url)) < 0 ||
-        (authorization &&
-         (error = bbo_http_request_add_header(req, "Authorization", authorization)) < 0) ||
-        (error = bbo_http_request_add_header(req, "Content-Type",
-                                             "application/x-www-form-urlencoded")) < 0 ||
-        (error = bbo_http_request_add_header(req, "Accept", "application/json")) < 0)
+        (authorization && (error = add_authorization(req, consumer, authorization)) < 0) ||
+        (error = bbo__http_request_add_header_checked(
+             req, LITERAL("Content-Type"), LITERAL("application/x-www-form-urlencoded"))) < 0 ||
+        (error = bbo__http_request_add_header_checked(req, LITERAL("Accept"),
+                                                      LITERAL("application/json"))) < 0)
         goto done;
     bbo__http_request_take_body(req, form); /* the form is not copied */
     *out = req;
@@ -104,8 +119,10 @@ int bbo_grant_refresh_request(bbo_http_request **out, const bbo_consumer *consum
         return bbo__error_set(BBO_EEXPIRED, "the token has no refresh token; log in again");
     /* the whole form in one allocation */
     if ((error = bbo__buf_grow(&form, 40 + strlen(bbo_token_refresh(token)) * 3)) == BBO_OK &&
-        (error = bbo__form_append(&form, "grant_type", "refresh_token")) == BBO_OK &&
-        (error = bbo__form_append(&form, "refresh_token", bbo_token_refresh(token))) == BBO_OK)
+        (error = bbo__buf_put(&form, LITERAL("grant_type=refresh_token&refresh_token="))) ==
+            BBO_OK &&
+        (error = bbo__url_encode(&form, bbo_token_refresh(token), strlen(bbo_token_refresh(token)),
+                                 true)) == BBO_OK)
         error = token_request(out, consumer, &form, NULL);
     bbo__buf_dispose(&form);
     return error;

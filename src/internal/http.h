@@ -26,6 +26,12 @@ int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t
  * bbo__url_check_endpoint already (a consumer's endpoint): no second check. */
 int bbo__http_request_new_checked(bbo_http_request **out, const char *method, const char *url);
 
+/* bbo_http_request_add_header for a name and value the library made and
+ * knows to be valid (a token name, no CR, LF or NUL, no blank at either
+ * end): stored without checking them again. */
+int bbo__http_request_add_header_checked(bbo_http_request *req, const char *name,
+                                         size_t name_len, const char *value, size_t value_len);
+
 /* Make `body` the request's body, taking the buffer over (no copy): `body`
  * is left empty. */
 void bbo__http_request_take_body(bbo_http_request *req, bbo_buf *body);

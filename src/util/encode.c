@@ -281,9 +281,16 @@ int bbo__strncasecmp(const char *a, const char *b, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        int ca = ascii_lower((unsigned char)a[i]), cb = ascii_lower((unsigned char)b[i]);
+        int ca, cb;
 
-        if (ca != cb || !ca)
+        if (a[i] == b[i]) { /* the common case: no lowering */
+            if (!a[i])
+                return 0;
+            continue;
+        }
+        ca = ascii_lower((unsigned char)a[i]);
+        cb = ascii_lower((unsigned char)b[i]);
+        if (ca != cb)
             return ca - cb;
     }
     return 0;
