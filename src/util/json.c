@@ -182,12 +182,17 @@ typedef struct key_slot {
 
 #define KEYS_INLINE 16
 
-/* Open addressing on FNV-1a, so a body with a hundred thousand keys stays
- * linear; the first few keys need no allocation. */
+/* The first KEYS_LINEAR keys in a plain array, compared by length first
+ * (a token answer has seven: no hashing); past that, open addressing on
+ * FNV-1a, so a body with a hundred thousand keys stays linear. The first
+ * keys need no allocation. */
+#define KEYS_LINEAR 8
+
 typedef struct key_set {
     key_slot *slots;
     size_t capacity; /* a power of two */
     size_t count;
+    bool hashed;     /* slots is a hash table (else slots[0..count) in order) */
     key_slot inline_slots[KEYS_INLINE];
 } key_set;
 
@@ -223,10 +228,11 @@ static uint64_t fnv1a(const char *s, size_t len)
 
 static void key_set_dispose(key_set *set)
 {
-    size_t i;
+    size_t i, n = set->hashed ? set->capacity : set->count;
 
-    for (i = 0; i < set->capacity; i++)
-        bbo__free(set->slots[i].owned);
+    for (i = 0; i < n; i++)
+        if (set->slots[i].owned)
+            bbo__free(set->slots[i].owned);
     if (set->slots != set->inline_slots)
         bbo__free(set->slots);
     set->slots = NULL;
@@ -243,11 +249,12 @@ static void key_set_place(key_set *set, key_slot slot)
     set->count++;
 }
 
+/* Into a hash table of twice the room (from the array: 2 * KEYS_INLINE slots). */
 static int key_set_grow(key_set *set)
 {
     size_t capacity = set->capacity * 2, i;
+    size_t old_capacity = set->hashed ? set->capacity : set->count;
     key_slot *slots = bbo__calloc(capacity, sizeof(*slots)), *old = set->slots;
-    size_t old_capacity = set->capacity;
 
     if (!slots)
         return bbo__error_oom();
@@ -257,6 +264,7 @@ static int key_set_grow(key_set *set)
     for (i = 0; i < old_capacity; i++)
         if (old[i].key.ptr)
             key_set_place(set, old[i]);
+    set->hashed = true;
     if (old != set->inline_slots)
         bbo__free(old);
     return BBO_OK;
@@ -268,6 +276,20 @@ static int key_set_insert(key_set *set, span key, char *owned)
     size_t i;
     int error;
 
+    if (!set->hashed) {
+        for (i = 0; i < set->count; i++)
+            if (set->slots[i].key.len == key.len &&
+                memcmp(set->slots[i].key.ptr, key.ptr, key.len) == 0)
+                return 0;
+        if (set->count < KEYS_LINEAR) {
+            set->slots[set->count].key = key;
+            set->slots[set->count].owned = owned;
+            set->count++;
+            return 1;
+        }
+        if ((error = key_set_grow(set)) < 0)
+            return error;
+    }
     if ((set->count + 1) * 2 > set->capacity && (error = key_set_grow(set)) < 0)
         return error;
     for (i = fnv1a(key.ptr, key.len) & (set->capacity - 1); set->slots[i].key.ptr;
@@ -443,8 +465,13 @@ static bbo_json_field *current_field(parser *ps)
         for (i = 0; i < ps->count; i++) {
             const char *path = ps->fields[i].path;
 
-            if (i < FIELDS_KNOWN && ps->top_len[i] != l1)
+            if (i < FIELDS_KNOWN) {
+                /* top_len is where the first dot is: no dot before l1 */
+                if (ps->top_len[i] == l1 && path[l1] == '\0' &&
+                    memcmp(path, ps->key1.ptr, l1) == 0)
+                    return &ps->fields[i];
                 continue;
+            }
             if (memcmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '\0' &&
                 memchr(path, '.', l1) == NULL)
                 return &ps->fields[i];
