@@ -58,6 +58,7 @@ struct bbo_http_response {
     size_t body_limit;
     bool over_limit;  /* an append was refused: the body has a hole, keep no more */
     bool not_sent;
+    bool body_inline; /* body.ptr is room in the response's own block */
 };
 
 static text_block *text_block_new(size_t size)
@@ -424,6 +425,31 @@ static int parse_status_line(const char *line, size_t len)
  * BODY_RESERVE_MAX): one block instead of growing by copies. */
 #define BODY_RESERVE_MAX (256 * 1024)
 
+/* Room for `extra` more body bytes. A body in the response's own block
+ * that outgrows it moves to a block of its own (the old room is wiped). */
+static int body_room(bbo_http_response *resp, size_t extra)
+{
+    bbo_buf *body = &resp->body;
+    size_t asize;
+    char *fresh;
+
+    if (!resp->body_inline)
+        return bbo__buf_grow(body, extra);
+    if (extra <= body->asize - body->size - 1)
+        return BBO_OK;
+    if (extra > SIZE_MAX / 2 - body->size - 1)
+        return bbo__error_oom();
+    asize = body->asize * 2 > body->size + extra + 1 ? body->asize * 2 : body->size + extra + 1;
+    if ((fresh = bbo__malloc(asize)) == NULL)
+        return bbo__error_oom();
+    memcpy(fresh, body->ptr, body->size + 1);
+    bbo__wipe(body->ptr, body->size + 1);
+    body->ptr = fresh;
+    body->asize = asize;
+    resp->body_inline = false;
+    return BBO_OK;
+}
+
 static int reserve_body(bbo_http_response *resp, const char *value)
 {
     size_t length = 0, i;
@@ -443,7 +469,7 @@ static int reserve_body(bbo_http_response *resp, const char *value)
         resp->body.asize = length + 1;
         return BBO_OK;
     }
-    return bbo__buf_grow(&resp->body, length - resp->body.size);
+    return body_room(resp, length - resp->body.size);
 }
 
 int bbo_http_response_add_header_line(bbo_http_response *resp, const char *line, size_t len)
@@ -476,6 +502,8 @@ int bbo_http_response_add_header_line(bbo_http_response *resp, const char *line,
 
 int bbo_http_response_append_body(bbo_http_response *resp, const char *data, size_t len)
 {
+    int error;
+
     if (!resp || (!data && len))
         return bbo__error_set(BBO_EINVAL, "bbo_http_response_append_body: NULL argument");
     /* the limit may have been lowered below what is held */
@@ -485,7 +513,9 @@ int bbo_http_response_append_body(bbo_http_response *resp, const char *data, siz
         return bbo__error_set(BBO_EPROTOCOL, "response body is larger than the limit of %zu bytes",
                               resp->body_limit);
     }
-    return bbo__buf_put(&resp->body, data ? data : "", len);
+    if ((error = body_room(resp, len)) < 0)
+        return error;
+    return bbo__buf_put(&resp->body, data ? data : "", len); /* fits: no growth */
 }
 
 int bbo_http_response_set_body_limit(bbo_http_response *resp, size_t limit)
@@ -572,11 +602,13 @@ int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t
     bbo_http_response *resp;
     text_block *room;
     size_t head = (sizeof(*resp) + 15) & ~(size_t)15, items = headers * sizeof(header);
-    int error;
+    size_t body_at = (head + items + sizeof(text_block) + header_bytes + 15) & ~(size_t)15;
 
-    if (headers > SIZE_MAX / sizeof(header) || header_bytes == 0 ||
-        header_bytes > SIZE_MAX - head - items - sizeof(text_block) ||
-        (resp = bbo__malloc(head + items + sizeof(text_block) + header_bytes)) == NULL)
+    /* one block: the response, its header slots, its header room, then
+     * its body room */
+    if (headers > SIZE_MAX / sizeof(header) / 4 || header_bytes == 0 ||
+        header_bytes > SIZE_MAX / 4 || body > SIZE_MAX / 4 ||
+        (resp = bbo__malloc(body_at + body + 1)) == NULL)
         return bbo__error_oom();
     memset(resp, 0, sizeof(*resp));
     resp->body_limit = BBO_HTTP_DEFAULT_BODY_LIMIT;
@@ -592,10 +624,10 @@ int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t
     room->size = header_bytes;
     room->used = 0;
     resp->headers.blocks = resp->headers.current = resp->headers.inline_block = room;
-    if ((error = bbo__buf_grow(&resp->body, body)) < 0) {
-        bbo_http_response_free(resp);
-        return error;
-    }
+    resp->body.ptr = (char *)resp + body_at;
+    resp->body.ptr[0] = '\0';
+    resp->body.asize = body + 1;
+    resp->body_inline = true;
     *out = resp;
     return BBO_OK;
 }
@@ -623,8 +655,11 @@ void bbo_http_response_free(bbo_http_response *resp)
     headers_dispose(&resp->headers);
     /* a body is only appended to: past its end nothing of ours was written
      * (a reserved 16 KB room need not be wiped whole) */
-    bbo__free_used(resp->body.ptr, resp->body.size + 1);
-    /* header texts in the block were wiped by headers_dispose; the rest of
+    if (resp->body_inline)
+        bbo__wipe(resp->body.ptr, resp->body.size + 1);
+    else
+        bbo__free_used(resp->body.ptr, resp->body.size + 1);
+    /* header texts and the body in the block were wiped above; the rest of
      * a reserved block holds pointers */
     bbo__free_used(resp, sizeof(*resp));
 }

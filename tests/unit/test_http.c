@@ -3,6 +3,8 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
+#include "internal/common.h"
+#include "internal/http.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -500,6 +502,44 @@ static void cleanup_response(void *c)
     ctx->resp = NULL;
 }
 
+/* A reserved response keeps its body in its own block until the body
+ * outgrows the room; then it moves, whole, to a block of its own. */
+static void test_reserved_body_grows_out(void **state)
+{
+    long base = bbo_test_alloc_live();
+    bbo_http_response *resp = NULL;
+    char chunk[3000];
+    const char *body;
+    size_t len, i, round;
+
+    (void)state;
+    for (round = 0; round < 2; round++) {
+        assert_int_equal(bbo__http_response_new_reserved(&resp, 4096, 16, 1024), BBO_OK);
+        assert_int_equal(bbo_test_alloc_live(), base + 1); /* one block */
+        /* round 1: a Content-Length beyond the room moves the body first */
+        if (round == 1)
+            assert_int_equal(add_line(resp, "Content-Length: 9000\r\n"), BBO_OK);
+        for (i = 0; i < 3; i++) {
+            memset(chunk, 'a' + (int)i, sizeof(chunk));
+            assert_int_equal(bbo_http_response_append_body(resp, chunk, sizeof(chunk)), BBO_OK);
+        }
+        body = bbo_http_response_body(resp, &len);
+        assert_int_equal(len, 9000);
+        for (i = 0; i < len; i++)
+            if (body[i] != 'a' + (int)(i / 3000))
+                fail_msg("byte %zu is %c", i, body[i]);
+        assert_int_equal(body[len], '\0');
+        assert_int_equal(bbo_test_alloc_live(), base + 2); /* the body moved out */
+        bbo_http_response_reset(resp);
+        assert_int_equal(bbo_http_response_append_body(resp, "xy", 2), BBO_OK);
+        body = bbo_http_response_body(resp, &len);
+        assert_int_equal(len, 2);
+        assert_string_equal(body, "xy");
+        bbo_http_response_free(resp);
+        assert_int_equal(bbo_test_alloc_live(), base);
+    }
+}
+
 static void test_oom(void **state)
 {
     oom_ctx ctx = { NULL, NULL };
@@ -522,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_reset_and_not_sent),
         cmocka_unit_test(test_response_null),
+        cmocka_unit_test(test_reserved_body_grows_out),
         cmocka_unit_test(test_oom),
     };
 
