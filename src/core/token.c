@@ -290,7 +290,7 @@ enum {
 
 /* Report an error body: OAuth's {"error","error_description"} or the API's
  * {"type":"error","error":{"message"}}. */
-static int error_body(bbo_json_field *f, const char *what)
+BBO__COLD static int error_body(bbo_json_field *f, const char *what)
 {
     const bbo_json_field *desc = &f[F_ERROR_DESCRIPTION], *msg = &f[F_ERROR_MESSAGE];
 

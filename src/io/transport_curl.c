@@ -148,7 +148,7 @@ static size_t body_len(const bbo_http_request *req)
     return len;
 }
 
-static int build_headers(const bbo_http_request *req, struct curl_slist **out)
+BBO__RARE static int build_headers(const bbo_http_request *req, struct curl_slist **out)
 {
     struct curl_slist *list = NULL, *grown;
     bbo_buf line = BBO_BUF_INIT;
@@ -208,7 +208,7 @@ static bool headers_match(const struct curl_slist *list, const bbo_http_request 
     return list == NULL;
 }
 
-static void drop_headers(curl_transport *ct)
+BBO__RARE static void drop_headers(curl_transport *ct)
 {
     if (ct->easy && ct->headers)
         curl_easy_setopt(ct->easy, CURLOPT_HTTPHEADER, NULL);
@@ -219,7 +219,7 @@ static void drop_headers(curl_transport *ct)
 }
 
 /* Only https, and http to a loopback address (tests, local proxies). */
-static int allowed_protocol(const char *url, const char **protocol)
+BBO__RARE static int allowed_protocol(const char *url, const char **protocol)
 {
     bbo_url parsed;
     int error;
@@ -242,7 +242,7 @@ static int allowed_protocol(const char *url, const char **protocol)
  * address parses one way here and another way there) is a loopback one:
  * 127.0.0.0/8, ::1 (or ::ffff:127.x.y.z), localhost or a name under
  * .localhost (which libcurl resolves to loopback itself). */
-static bool is_loopback_url(const char *url)
+BBO__RARE static bool is_loopback_url(const char *url)
 {
     CURLU *u = curl_url();
     char *host = NULL;
@@ -302,7 +302,7 @@ static bool is_tls_error(CURLcode rc)
 
 /* Map a failed transfer. `sent` is how many request bytes curl wrote: a
  * failure with nothing written provably never reached the server. */
-static int transfer_error(CURL *easy, CURLcode rc, const transfer *t, const char *detail)
+BBO__COLD static int transfer_error(CURL *easy, CURLcode rc, const transfer *t, const char *detail)
 {
     long request_size = 0;
     const char *why = detail[0] ? detail : curl_easy_strerror(rc);
@@ -446,7 +446,7 @@ static int check_url_cached(curl_transport *ct, const char *url, const char **pr
 
 /* The options that depend only on the setup (see curl_transport.setup):
  * set after a reset. */
-static bool set_static_options(curl_transport *ct, const bbo_http_request *req,
+BBO__RARE static bool set_static_options(curl_transport *ct, const bbo_http_request *req,
                                const char *protocol, bool loopback)
 {
     CURL *easy = ct->easy;
