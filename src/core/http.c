@@ -580,7 +580,7 @@ int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t head
     header_list *list = &resp->headers;
     int error;
 
-    if ((error = bbo__buf_grow(&resp->body, body)) < 0)
+    if ((error = body_room(resp, body)) < 0)
         return error;
     if (!list->items) {
         list->items = list->inline_items;

@@ -242,16 +242,20 @@ BBO__RARE static int allowed_protocol(const char *url, const char **protocol)
  * address parses one way here and another way there) is a loopback one:
  * 127.0.0.0/8, ::1 (or ::ffff:127.x.y.z), localhost or a name under
  * .localhost (which libcurl resolves to loopback itself). */
-BBO__RARE static bool is_loopback_url(const char *url)
+BBO__RARE static bool is_loopback_url(const char *url, bool *sure)
 {
     CURLU *u = curl_url();
     char *host = NULL;
     bool loopback = false;
+    CURLUcode rc;
 
+    *sure = false; /* out of memory: an answer not to remember */
     if (!u)
-        return true; /* out of memory: no proxy is the safe side */
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+        return true; /* no proxy is the safe side */
+    if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+    *sure = rc != CURLUE_OUT_OF_MEMORY;
+    if (rc == CURLUE_OK && host) {
         char name[256];
         size_t len = strlen(host);
         unsigned char addr[16];
@@ -422,6 +426,7 @@ static int check_url_cached(curl_transport *ct, const char *url, const char **pr
 {
     const char *rest = strstr(url, "://");
     size_t len = 0;
+    bool sure;
     int error;
 
     if (rest && (len = (size_t)(rest + 3 - url) + strcspn(rest + 3, "/?#")) <
@@ -434,8 +439,8 @@ static int check_url_cached(curl_transport *ct, const char *url, const char **pr
     ct->checked_for_len = 0;
     if ((error = allowed_protocol(url, protocol)) < 0)
         return error;
-    *loopback = is_loopback_url(url);
-    if (rest && len < sizeof(ct->checked_for)) {
+    *loopback = is_loopback_url(url, &sure);
+    if (sure && rest && len < sizeof(ct->checked_for)) {
         memcpy(ct->checked_for, url, len);
         ct->checked_for_len = len;
         ct->protocol = *protocol;

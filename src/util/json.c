@@ -472,7 +472,8 @@ static bbo_json_field *current_field(parser *ps)
                     return &ps->fields[i];
                 continue;
             }
-            if (memcmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '\0' &&
+            /* strncmp: the path may be shorter than the key */
+            if (strncmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '\0' &&
                 memchr(path, '.', l1) == NULL)
                 return &ps->fields[i];
         }
