@@ -370,11 +370,22 @@ static double time_pair(bench *b, op_fn op, op_fn base, int rounds, int n, doubl
     return result;
 }
 
+/* One table row: `op` against `base`, timed by time_pair; `what`, then the
+ * label (TLS or plain) in parentheses. */
+static void time_row(bench *b, op_fn op, op_fn base, int rounds, const char *id,
+                     const char *label, const char *what, const char *base_name,
+                     const char *goal)
+{
+    double t_op, t_base, ratio = time_pair(b, op, base, rounds, 10, &t_op, &t_base);
+
+    printf("ROW %s-%s | %s (%s) | %.1f us | %s: %.1f us | %.3f | %s\n", id, label, what, label,
+           t_op * 1e6, base_name, t_base * 1e6, ratio, goal);
+}
+
 static int run_time(const char *base, const char *ca, int rounds)
 {
     bbo_allocator counting = { BBO_ALLOCATOR_VERSION, count_alloc, count_release, NULL };
     const char *label = strncmp(base, "https:", 6) == 0 ? "TLS" : "plain";
-    double t_op, t_base, ratio;
     size_t before;
     bench b;
     int i;
@@ -394,26 +405,18 @@ static int run_time(const char *base, const char *ca, int rounds)
         op_api(&b);
     printf("ROW api-allocs-%s | allocations per API call (%s) | %.1f | | | -\n", label, label,
            (double)(allocations - before) / 100);
-    ratio = time_pair(&b, op_refresh, op_post, rounds, 10, &t_op, &t_base);
-    printf("ROW refresh-time-%s | refresh, wall time (%s, reused connection) | %.1f us | "
-           "bare libcurl POST: %.1f us | %.3f | <= 1.05\n",
-           label, label, t_op * 1e6, t_base * 1e6, ratio);
-    ratio = time_pair(&b, op_session_refresh, op_post, rounds, 10, &t_op, &t_base);
-    printf("ROW session-refresh-time-%s | bbo_session_refresh, wall time (%s) | %.1f us | "
-           "bare libcurl POST: %.1f us | %.3f | <= 1.05\n",
-           label, label, t_op * 1e6, t_base * 1e6, ratio);
-    ratio = time_pair(&b, op_send, op_post, rounds, 10, &t_op, &t_base);
-    printf("ROW send-time-%s | where a refresh's time goes: the request sent through the "
-           "transport only (%s) | %.1f us | bare libcurl POST: %.1f us | %.3f | -\n",
-           label, label, t_op * 1e6, t_base * 1e6, ratio);
-    ratio = time_pair(&b, op_send_parse, op_post, rounds, 10, &t_op, &t_base);
-    printf("ROW send-parse-time-%s | where a refresh's time goes: sent, then the answer "
-           "parsed (%s) | %.1f us | bare libcurl POST: %.1f us | %.3f | -\n",
-           label, label, t_op * 1e6, t_base * 1e6, ratio);
-    ratio = time_pair(&b, op_api, op_get, rounds, 10, &t_op, &t_base);
-    printf("ROW api-time-%s | API call GET /user, wall time (%s) | %.1f us | "
-           "bare libcurl GET: %.1f us | %.3f | <= 1.1\n",
-           label, label, t_op * 1e6, t_base * 1e6, ratio);
+    time_row(&b, op_refresh, op_post, rounds, "refresh-time", label,
+             "refresh, wall time, reused connection", "bare libcurl POST", "<= 1.05");
+    time_row(&b, op_session_refresh, op_post, rounds, "session-refresh-time", label,
+             "bbo_session_refresh, wall time", "bare libcurl POST", "<= 1.05");
+    time_row(&b, op_send, op_post, rounds, "send-time", label,
+             "where a refresh's time goes: the request sent through the transport only",
+             "bare libcurl POST", "-");
+    time_row(&b, op_send_parse, op_post, rounds, "send-parse-time", label,
+             "where a refresh's time goes: sent, then the answer parsed",
+             "bare libcurl POST", "-");
+    time_row(&b, op_api, op_get, rounds, "api-time", label, "API call GET /user, wall time",
+             "bare libcurl GET", "<= 1.1");
     teardown(&b);
     bbo_global_set_allocator(NULL);
     return 0;
