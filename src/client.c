@@ -34,6 +34,7 @@ struct bbo_client {
     void *clock_payload;
 };
 
+BBO__HOT
 static int64_t system_now(void *payload)
 {
     (void)payload;
@@ -235,11 +236,13 @@ int bbo_client_set_clock(bbo_client *client, bbo_clock_fn now, bbo_sleep_fn slee
     return BBO_OK;
 }
 
+BBO__HOT
 const bbo_consumer *bbo_client_consumer(const bbo_client *client)
 {
     return client ? client->consumer : NULL;
 }
 
+BBO__HOT
 int64_t bbo__client_now(bbo_client *client)
 {
     return client->now_fn(client->clock_payload);
@@ -273,6 +276,7 @@ static int send_once(bbo_client *client, const bbo_http_request *req, bbo_http_r
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo__client_send(bbo_client *client, bbo_http_request *req, bbo_http_response *resp,
                      int64_t *sent_at)
 {
@@ -377,6 +381,7 @@ static int check_required(const bbo_client *client, const bbo_token *token,
     return error;
 }
 
+BBO__HOT
 int bbo__client_token_answer(bbo_client *client, const bbo_http_response *resp, int64_t sent_at,
                              const bbo_token *previous, bool keep_on_escope, bbo_token **out)
 {
@@ -412,6 +417,7 @@ int bbo__client_new_answer(bbo_http_response **out)
  * For a refresh, the room the answer and its parse need is taken before
  * sending: once the request has left, a refused allocation is served from
  * the reserve, so the rotated token is not lost to it. */
+BBO__HOT
 static int run_grant(bbo_client *client, bbo_http_request *req, const bbo_token *previous,
                      bool keep_on_escope, bbo_token **out)
 {
@@ -449,6 +455,7 @@ int bbo_client_exchange_code(bbo_client *client, const bbo_authorization *auth, 
     return run_grant(client, req, NULL, false, out);
 }
 
+BBO__HOT
 int bbo_client_refresh(bbo_client *client, const bbo_token *token, bbo_token **out)
 {
     bbo_http_request *req = NULL;

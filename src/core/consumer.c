@@ -245,6 +245,7 @@ const char *bbo_consumer_token_url(const bbo_consumer *c)
     return c ? c->token_url : NULL;
 }
 
+BBO__HOT
 const char *bbo_consumer_api_base_url(const bbo_consumer *c)
 {
     return c ? c->api_base_url : NULL;

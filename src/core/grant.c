@@ -48,6 +48,7 @@ static int add_authorization(bbo_http_request *req, const bbo_consumer *consumer
  * client authentication is added here unless `authorization` (the JWT
  * grant's own header) is given.
  */
+BBO__HOT
 static int token_request(bbo_http_request **out, const bbo_consumer *consumer, bbo_buf *form,
                          const char *authorization)
 {
@@ -107,6 +108,7 @@ int bbo_grant_authorization_code_request(bbo_http_request **out, const bbo_consu
     return error;
 }
 
+BBO__HOT
 int bbo_grant_refresh_request(bbo_http_request **out, const bbo_consumer *consumer,
                               const bbo_token *token)
 {
@@ -186,6 +188,7 @@ int bbo_grant_jwt_request(bbo_http_request **out, const bbo_consumer *consumer, 
     return error;
 }
 
+BBO__HOT
 int bbo_grant_parse_response(bbo_token **out, const bbo_http_response *resp, int64_t sent_at,
                              const bbo_token *previous)
 {

@@ -179,6 +179,7 @@ static int headers_resize(header_list *list, size_t capacity)
 }
 
 /* Store a header whose name and value are known to be valid and trimmed. */
+BBO__HOT
 static int headers_store(header_list *list, const char *name, size_t name_len, const char *value,
                          size_t value_len)
 {
@@ -203,6 +204,7 @@ static int headers_store(header_list *list, const char *name, size_t name_len, c
     return BBO_OK;
 }
 
+BBO__HOT
 static int headers_add(header_list *list, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
@@ -236,6 +238,7 @@ static const char *headers_find(const header_list *list, const char *name)
 
 /* A request for a method and URL already checked: one block with the
  * method, the URL and the first room for header text. */
+BBO__HOT
 static int request_alloc(bbo_http_request **out, const char *method, const char *url)
 {
     bbo_http_request *req;
@@ -261,6 +264,7 @@ static int request_alloc(bbo_http_request **out, const char *method, const char 
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo_http_request_new(bbo_http_request **out, const char *method, const char *url)
 {
     size_t i;
@@ -278,11 +282,13 @@ int bbo_http_request_new(bbo_http_request **out, const char *method, const char 
     return request_alloc(out, method, url);
 }
 
+BBO__HOT
 int bbo__http_request_new_checked(bbo_http_request **out, const char *method, const char *url)
 {
     return request_alloc(out, method, url);
 }
 
+BBO__HOT
 int bbo_http_request_add_header(bbo_http_request *req, const char *name, const char *value)
 {
     if (!req || !name || !value)
@@ -290,6 +296,7 @@ int bbo_http_request_add_header(bbo_http_request *req, const char *name, const c
     return headers_add(&req->headers, name, strlen(name), value, strlen(value));
 }
 
+BBO__HOT
 int bbo__http_request_add_header_checked(bbo_http_request *req, const char *name,
                                          size_t name_len, const char *value, size_t value_len)
 {
@@ -304,6 +311,7 @@ int bbo_http_request_set_body(bbo_http_request *req, const char *data, size_t le
     return bbo__buf_put(&req->body, data ? data : "", len);
 }
 
+BBO__HOT
 void bbo__http_request_take_body(bbo_http_request *req, bbo_buf *body)
 {
     bbo__buf_dispose(&req->body);
@@ -312,6 +320,7 @@ void bbo__http_request_take_body(bbo_http_request *req, bbo_buf *body)
     body->size = body->asize = 0;
 }
 
+BBO__HOT
 int bbo_http_request_set_timeout_ms(bbo_http_request *req, int timeout_ms)
 {
     if (!req || timeout_ms < 0)
@@ -320,26 +329,31 @@ int bbo_http_request_set_timeout_ms(bbo_http_request *req, int timeout_ms)
     return BBO_OK;
 }
 
+BBO__HOT
 const char *bbo_http_request_method(const bbo_http_request *req)
 {
     return req ? req->method : NULL;
 }
 
+BBO__HOT
 const char *bbo_http_request_url(const bbo_http_request *req)
 {
     return req ? req->url : NULL;
 }
 
+BBO__HOT
 size_t bbo_http_request_header_count(const bbo_http_request *req)
 {
     return req ? req->headers.count : 0;
 }
 
+BBO__HOT
 const char *bbo_http_request_header_name(const bbo_http_request *req, size_t index)
 {
     return req && index < req->headers.count ? req->headers.items[index].name : NULL;
 }
 
+BBO__HOT
 const char *bbo_http_request_header_value(const bbo_http_request *req, size_t index)
 {
     return req && index < req->headers.count ? req->headers.items[index].value : NULL;
@@ -350,6 +364,7 @@ const char *bbo_http_request_header(const bbo_http_request *req, const char *nam
     return req ? headers_find(&req->headers, name) : NULL;
 }
 
+BBO__HOT
 const char *bbo_http_request_body(const bbo_http_request *req, size_t *len_out)
 {
     if (len_out)
@@ -357,11 +372,13 @@ const char *bbo_http_request_body(const bbo_http_request *req, size_t *len_out)
     return req && req->body.ptr ? req->body.ptr : "";
 }
 
+BBO__HOT
 int bbo_http_request_timeout_ms(const bbo_http_request *req)
 {
     return req ? req->timeout_ms : 0;
 }
 
+BBO__HOT
 void bbo_http_request_free(bbo_http_request *req)
 {
     if (!req)
@@ -372,6 +389,7 @@ void bbo_http_request_free(bbo_http_request *req)
     bbo__free(req);
 }
 
+BBO__HOT
 int bbo_http_response_new(bbo_http_response **out)
 {
     bbo_http_response *resp;
@@ -385,6 +403,7 @@ int bbo_http_response_new(bbo_http_response **out)
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo_http_response_set_status(bbo_http_response *resp, int status)
 {
     if (!resp || status < 100 || status > 599)
@@ -472,6 +491,7 @@ static int reserve_body(bbo_http_response *resp, const char *value)
     return body_room(resp, length - resp->body.size);
 }
 
+BBO__HOT
 int bbo_http_response_add_header_line(bbo_http_response *resp, const char *line, size_t len)
 {
     const char *colon;
@@ -500,6 +520,7 @@ int bbo_http_response_add_header_line(bbo_http_response *resp, const char *line,
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo_http_response_append_body(bbo_http_response *resp, const char *data, size_t len)
 {
     int error;
@@ -518,6 +539,7 @@ int bbo_http_response_append_body(bbo_http_response *resp, const char *data, siz
     return bbo__buf_put(&resp->body, data ? data : "", len); /* fits: no growth */
 }
 
+BBO__HOT
 int bbo_http_response_set_body_limit(bbo_http_response *resp, size_t limit)
 {
     if (!resp || limit == 0)
@@ -542,6 +564,7 @@ int bbo_http_response_not_sent(const bbo_http_response *resp)
     return resp && resp->not_sent;
 }
 
+BBO__HOT
 int bbo_http_response_status(const bbo_http_response *resp)
 {
     return resp ? resp->status : 0;
@@ -567,6 +590,7 @@ const char *bbo_http_response_header_value(const bbo_http_response *resp, size_t
     return resp && index < resp->headers.count ? resp->headers.items[index].value : NULL;
 }
 
+BBO__HOT
 const char *bbo_http_response_body(const bbo_http_response *resp, size_t *len_out)
 {
     if (len_out)
@@ -596,6 +620,7 @@ int bbo__http_response_reserve(bbo_http_response *resp, size_t body, size_t head
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t headers,
                                     size_t header_bytes)
 {
@@ -632,6 +657,7 @@ int bbo__http_response_new_reserved(bbo_http_response **out, size_t body, size_t
     return BBO_OK;
 }
 
+BBO__HOT
 void bbo_http_response_reset(bbo_http_response *resp)
 {
     if (!resp)
@@ -648,6 +674,7 @@ void bbo_http_response_reset(bbo_http_response *resp)
     }
 }
 
+BBO__HOT
 void bbo_http_response_free(bbo_http_response *resp)
 {
     if (!resp)

@@ -214,6 +214,7 @@ static const unsigned char scope_class[256] = {
     S16(S_BAD), S16(S_BAD), S16(S_BAD), S16(S_BAD),
 };
 
+BBO__HOT
 int bbo_scopes_parse(bbo_scopes **out, const char *text)
 {
     const unsigned char *t = (const unsigned char *)text;
@@ -391,6 +392,7 @@ const char *bbo_scopes_at(const bbo_scopes *scopes, size_t index)
     return scopes && index < scopes->count ? scopes->items[index] : NULL;
 }
 
+BBO__HOT
 void bbo_scopes_free(bbo_scopes *scopes)
 {
     size_t i;

@@ -102,6 +102,7 @@ __attribute__((target("avx2"))) static inline bool bearer_all32_avx2(const char 
     return _mm256_testz_si256(bad, bad);
 }
 
+BBO__HOT
 __attribute__((target("avx2"))) static size_t bearer_prefix_avx2(const char *text, size_t len)
 {
     const __m256i by_low = _mm256_setr_epi8(
@@ -155,6 +156,7 @@ static const unsigned char bearer_char[256] = {
     B16(0), B16(0), B16(0), B16(0), B16(0), B16(0), B16(0), B16(0),
 };
 
+BBO__HOT
 bool bbo__token_text_is_valid(const char *text, size_t len)
 {
     size_t i;
@@ -310,6 +312,7 @@ BBO__COLD static int error_body(bbo_json_field *f, const char *what)
     return bbo__error_set(BBO_EPROTOCOL, "%s is an error without a usable description", what);
 }
 
+BBO__HOT
 int bbo__token_from_json(bbo_token **out, const char *json, size_t len, int64_t now,
                          const char *what)
 {
@@ -501,11 +504,13 @@ size_t bbo__token_access_len(const bbo_token *t)
     return t->access_len;
 }
 
+BBO__HOT
 const char *bbo_token_access(const bbo_token *t)
 {
     return t ? t->access : NULL;
 }
 
+BBO__HOT
 const char *bbo_token_refresh(const bbo_token *t)
 {
     return t ? t->refresh : NULL;
@@ -516,21 +521,25 @@ const char *bbo_token_type(const bbo_token *t)
     return t ? t->type : NULL;
 }
 
+BBO__HOT
 int64_t bbo_token_expires_at(const bbo_token *t)
 {
     return t ? t->expires_at : 0;
 }
 
+BBO__HOT
 int64_t bbo_token_obtained_at(const bbo_token *t)
 {
     return t ? t->obtained_at : 0;
 }
 
+BBO__HOT
 const bbo_scopes *bbo_token_scopes(const bbo_token *t)
 {
     return t ? t->scopes : NULL;
 }
 
+BBO__HOT
 int bbo_token_is_expired(const bbo_token *t, int64_t now, int64_t margin_s)
 {
     if (!t)

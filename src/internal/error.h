@@ -20,7 +20,13 @@
 /* A step most calls skip (a setup done once, a cache miss): kept out of
  * the function that calls it for the same reason. */
 #  define BBO__RARE __attribute__((noinline))
+/* A function of the common path of a refresh or an API call: the compiler
+ * puts them side by side (.text.hot), so that path spans fewer pages and
+ * cache lines, which libcurl, OpenSSL and the kernel evict between two
+ * calls. */
+#  define BBO__HOT __attribute__((hot))
 #else
+#  define BBO__HOT
 #  define BBO__RARE
 #  define BBO__FMT(f, a)
 #  define BBO__COLD

@@ -75,6 +75,7 @@ static void global_init(void)
     global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+BBO__HOT
 static size_t on_header(char *data, size_t size, size_t count, void *userdata)
 {
     transfer *t = userdata;
@@ -97,6 +98,7 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata)
     return len;
 }
 
+BBO__HOT
 static size_t on_body(char *data, size_t size, size_t count, void *userdata)
 {
     transfer *t = userdata;
@@ -115,6 +117,7 @@ static size_t on_body(char *data, size_t size, size_t count, void *userdata)
  * one dies before any answer byte. The server may have processed the first
  * (a rotated refresh token replayed gets the grant revoked): only GET and
  * HEAD may go twice. */
+BBO__HOT
 static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port,
                      int local_port)
 {
@@ -580,6 +583,7 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req)
     return BBO_OK;
 }
 
+BBO__HOT
 static int curl_send(const bbo_http_request *req, bbo_http_response *resp, void *payload)
 {
     curl_transport *ct = payload;

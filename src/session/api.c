@@ -173,6 +173,7 @@ static int scope_error(const bbo_http_response *resp)
     return rc;
 }
 
+BBO__HOT
 int bbo_session_request(bbo_session *s, const char *method, const char *path_or_url,
                         const char *body, size_t body_len, bbo_response **out)
 {
@@ -328,6 +329,7 @@ done:
 
 /* ---- responses ---------------------------------------------------------- */
 
+BBO__HOT
 int bbo_response_status(const bbo_response *resp)
 {
     return resp ? bbo_http_response_status(resp->http) : 0;
@@ -348,6 +350,7 @@ const char *bbo_response_body(const bbo_response *resp, size_t *len_out)
     return bbo_http_response_body(resp->http, len_out);
 }
 
+BBO__HOT
 void bbo_response_free(bbo_response *resp)
 {
     if (!resp)

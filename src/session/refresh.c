@@ -91,6 +91,7 @@ static bool serve_through_outage(bbo_session *s, bbo__flight *f, int rc)
 }
 
 /* The refresh: run by the leader outside the session's lock. */
+BBO__HOT
 static int fly(bbo_session *s, bbo__flight *f)
 {
     int rc;
@@ -179,6 +180,7 @@ static int land(bbo_session *s, bbo__flight *f, int rc, bool *notify)
  * the others wait for it and take its outcome. Called and returns with
  * s->lock held (the leader drops it while refreshing).
  */
+BBO__HOT
 static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool *notify)
 {
     uint64_t start = s->generation;
@@ -226,6 +228,7 @@ static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool 
     return rc;
 }
 
+BBO__HOT
 int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
                              char **access_out)
 {

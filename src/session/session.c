@@ -25,6 +25,7 @@ static void note_newest(bbo_session *s, const bbo_token *token)
     }
 }
 
+BBO__HOT
 void bbo__session_log_in(bbo_session *s, bbo_token *token)
 {
     if (token != s->token)
@@ -87,6 +88,7 @@ void bbo__session_wait_for_flight(bbo_session *s)
         pthread_cond_wait(&s->refreshed, &s->lock);
 }
 
+BBO__HOT
 int bbo__session_result(int rc, const bbo_error *kept)
 {
     if (rc == BBO_OK) {
@@ -100,6 +102,7 @@ int bbo__session_result(int rc, const bbo_error *kept)
 
 /* ---- token callbacks ---------------------------------------------------- */
 
+BBO__HOT
 int bbo__session_take_callbacks(bbo_session *s, bool fresh, bbo__notice *n)
 {
     n->count = 0;
@@ -118,6 +121,7 @@ int bbo__session_take_callbacks(bbo_session *s, bool fresh, bbo__notice *n)
     return BBO_OK;
 }
 
+BBO__HOT
 void bbo__session_run_callbacks(bbo__notice *n)
 {
     size_t i;
@@ -253,6 +257,7 @@ int bbo_session_access_token(bbo_session *s, char **out)
     return bbo__session_result(bbo__session_fresh_token(s, BBO__NEED_DUE, NULL, out), &kept);
 }
 
+BBO__HOT
 int bbo_session_refresh(bbo_session *s)
 {
     bbo_error kept = *bbo_error_last();

@@ -113,6 +113,7 @@ static void save_current(bbo_session *s)
 
 /* ---- around a refresh (the leader, outside s->lock) ------------------ */
 
+BBO__HOT
 int bbo__sync_begin(bbo_session *s, bbo__flight *f)
 {
     bbo_token *stored = NULL;
@@ -173,6 +174,7 @@ int bbo__sync_begin(bbo_session *s, bbo__flight *f)
     return BBO_OK;
 }
 
+BBO__HOT
 void bbo__sync_save_result(bbo_session *s, bbo__flight *f)
 {
     bbo_token *later = NULL;
@@ -220,6 +222,7 @@ void bbo__sync_forget(bbo_session *s, bbo__flight *f)
     bbo__error_restore(&kept);
 }
 
+BBO__HOT
 void bbo__sync_end(bbo_session *s, bbo__flight *f)
 {
     if (f->locked) {

@@ -36,12 +36,14 @@ struct bbo__reserve {
 
 static _Thread_local bbo__reserve *thread_reserve;
 
+BBO__HOT
 static void *default_alloc(size_t size, void *payload)
 {
     (void)payload;
     return malloc(size);
 }
 
+BBO__HOT
 static void default_release(void *ptr, void *payload)
 {
     (void)payload;
@@ -72,6 +74,7 @@ int bbo_global_set_allocator(const bbo_allocator *a)
 #define WIPE_AVX2 1
 
 /* 128 bytes a round with 32-byte stores; what is left under 128 bytes. */
+BBO__HOT
 __attribute__((target("avx2"))) static size_t wipe_avx2(unsigned char *p, size_t len)
 {
     const __m256i zero = _mm256_setzero_si256();
@@ -87,6 +90,7 @@ __attribute__((target("avx2"))) static size_t wipe_avx2(unsigned char *p, size_t
 }
 #endif
 
+BBO__HOT
 void bbo__wipe(void *ptr, size_t len)
 {
     if (!ptr || !len)
@@ -157,6 +161,7 @@ static void reserve_unref(bbo__reserve *r)
     }
 }
 
+BBO__HOT
 void *bbo__malloc(size_t size)
 {
     unsigned char *block;
@@ -172,6 +177,7 @@ void *bbo__malloc(size_t size)
     return block + HEADER_SIZE;
 }
 
+BBO__HOT
 void *bbo__calloc(size_t count, size_t size)
 {
     void *ptr;
@@ -205,12 +211,14 @@ static void free_block(void *ptr, size_t wipe)
         allocator.release(block, allocator.payload);
 }
 
+BBO__HOT
 void bbo__free(void *ptr)
 {
     if (ptr)
         free_block(ptr, block_size(ptr));
 }
 
+BBO__HOT
 void bbo__free_used(void *ptr, size_t used)
 {
     size_t size;
@@ -221,6 +229,7 @@ void bbo__free_used(void *ptr, size_t used)
     free_block(ptr, used < size ? used : size);
 }
 
+BBO__HOT
 int bbo__reserve_new(bbo__reserve **out, size_t size)
 {
     bbo__reserve *r = allocator.alloc(sizeof(*r), allocator.payload);
@@ -240,12 +249,14 @@ int bbo__reserve_new(bbo__reserve **out, size_t size)
     return BBO_OK;
 }
 
+BBO__HOT
 void bbo__reserve_activate(bbo__reserve *r)
 {
     r->outer = thread_reserve;
     thread_reserve = r;
 }
 
+BBO__HOT
 void bbo__reserve_end(bbo__reserve *r)
 {
     if (!r)
@@ -260,6 +271,7 @@ size_t bbo__reserve_used(const bbo__reserve *r)
     return r->used;
 }
 
+BBO__HOT
 void *bbo__realloc(void *ptr, size_t size)
 {
     void *fresh;
@@ -275,6 +287,7 @@ void *bbo__realloc(void *ptr, size_t size)
     return fresh;
 }
 
+BBO__HOT
 char *bbo__strndup(const char *s, size_t len)
 {
     char *copy = bbo__malloc(len + 1);
@@ -286,11 +299,13 @@ char *bbo__strndup(const char *s, size_t len)
     return copy;
 }
 
+BBO__HOT
 char *bbo__strdup(const char *s)
 {
     return bbo__strndup(s, strlen(s));
 }
 
+BBO__HOT
 void bbo__free_str(char **s)
 {
     bbo__free(*s);

@@ -4,6 +4,7 @@
  */
 #include "internal/common.h"
 
+BBO__HOT
 int bbo__buf_grow(bbo_buf *buf, size_t extra)
 {
     size_t need, asize;
@@ -27,6 +28,7 @@ int bbo__buf_grow(bbo_buf *buf, size_t extra)
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo__buf_put(bbo_buf *buf, const char *data, size_t len)
 {
     int error;
@@ -40,6 +42,7 @@ int bbo__buf_put(bbo_buf *buf, const char *data, size_t len)
     return BBO_OK;
 }
 
+BBO__HOT
 int bbo__buf_puts(bbo_buf *buf, const char *s)
 {
     return bbo__buf_put(buf, s, strlen(s));
@@ -72,6 +75,7 @@ void bbo__buf_clear(bbo_buf *buf)
     buf->size = 0;
 }
 
+BBO__HOT
 void bbo__buf_dispose(bbo_buf *buf)
 {
     bbo__free(buf->ptr);

@@ -26,6 +26,7 @@ bool bbo__is_unreserved(unsigned char c)
     return unreserved[c];
 }
 
+BBO__HOT
 int bbo__url_encode(bbo_buf *out, const char *s, size_t len, bool form)
 {
     size_t i = 0, run;
@@ -276,6 +277,7 @@ static int ascii_lower(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+BBO__HOT
 int bbo__strncasecmp(const char *a, const char *b, size_t n)
 {
     size_t i;

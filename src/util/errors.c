@@ -102,6 +102,7 @@ static void copy_printable(char *dst, size_t cap, const char *src)
  * store) tells whether the callback set one without clearing the user's. */
 static _Thread_local uint64_t error_serial;
 
+BBO__HOT
 uint64_t bbo__error_serial(void)
 {
     return error_serial;
@@ -167,6 +168,7 @@ int bbo__error_current(void)
     return last_error.code;
 }
 
+BBO__HOT
 const bbo_error *bbo_error_last(void)
 {
     return &last_error;
@@ -216,6 +218,7 @@ bbo_error *bbo__error_snapshot(void)
     return copy;
 }
 
+BBO__HOT
 int bbo__error_restore(const bbo_error *copy)
 {
     last_error = *copy;

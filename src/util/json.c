@@ -54,6 +54,7 @@ static int hex_value(unsigned char c)
 #define JSON_AVX2 1
 
 /* skip_plain 64 then 32 bytes a step, for long strings on CPUs with AVX2 */
+BBO__HOT
 __attribute__((target("avx2"))) static const unsigned char *
 skip_plain_avx2(const unsigned char *p, const unsigned char *end)
 {
@@ -317,6 +318,7 @@ enum { STR_ESCAPED = 1, STR_NUL = 2 };
  * the quotes) in `raw`, STR_ flags in `flags`; ps->p ends past the closing
  * quote. Escaped surrogates must come as a high-low pair.
  */
+BBO__HOT
 static int scan_string(parser *ps, span *raw, int *flags)
 {
     const unsigned char *p = ps->p + 1, *end = ps->end, *start = p;
@@ -491,6 +493,7 @@ static bbo_json_field *current_field(parser *ps)
     return NULL;
 }
 
+BBO__HOT
 static int set_value(parser *ps, bbo_json_kind kind, span raw, bool escaped)
 {
     bbo_json_field *field;
@@ -557,6 +560,7 @@ static inline void skip_blanks(parser *ps)
         ps->p++;
 }
 
+BBO__HOT
 static int open_container(parser *ps, bool array)
 {
     int error;
@@ -607,6 +611,7 @@ static int after_value(parser *ps, char close)
     return 1;
 }
 
+BBO__HOT
 static int parse_object(parser *ps)
 {
     span raw;
@@ -705,6 +710,7 @@ static int parse_word(parser *ps, const char *word, size_t len)
     return set_value(ps, BBO_JSON_OTHER, (span){ NULL, 0 }, false);
 }
 
+BBO__HOT
 static int parse_value(parser *ps)
 {
     span raw;
@@ -735,6 +741,7 @@ static int parse_value(parser *ps)
     }
 }
 
+BBO__HOT
 void bbo__json_fields_dispose(bbo_json_field *fields, size_t count)
 {
     size_t i;
@@ -756,6 +763,7 @@ bbo_json_field *bbo__json_field(bbo_json_field *fields, size_t count, const char
     return NULL;
 }
 
+BBO__HOT
 int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields, size_t count,
                             const char *what, uint32_t borrow, const char **views)
 {

@@ -66,6 +66,7 @@ static bool valid_host_char(char c)
            c == '-' || c == '.' || c == '_';
 }
 
+BBO__HOT
 int bbo__url_parse(bbo_url *out, const char *url, const char *what)
 {
     bbo_url parsed = { NULL, NULL, 0, NULL, NULL };
