@@ -21,6 +21,9 @@ struct bbo_token {
     int64_t expires_at;
     int64_t obtained_at;
     bbo_scopes *scopes;
+    /* holders of this token (bbo__token_share): what it holds never
+     * changes once shared, and the last bbo_token_free frees it */
+    unsigned refs;
 };
 
 #if defined(__SSE2__) && defined(__GNUC__)
@@ -187,6 +190,7 @@ static int token_alloc(bbo_token **out, const char *access, size_t access_len,
 
     if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL)
         return bbo__error_oom();
+    tok->refs = 1;
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
     tok->access_len = access_len;
@@ -218,6 +222,7 @@ static int token_adopt(bbo_token **out, char **access, size_t access_len, char *
 
     if ((tok = bbo__calloc(1, sizeof(*tok))) == NULL)
         return bbo__error_oom();
+    tok->refs = 1;
     tok->type = bearer_type;
     tok->expires_at = expires_at;
     tok->obtained_at = obtained_at;
@@ -551,9 +556,21 @@ int bbo_token_is_expired(const bbo_token *t, int64_t now, int64_t margin_s)
     return margin_s >= t->expires_at || now >= t->expires_at - margin_s;
 }
 
+BBO__HOT
+bbo_token *bbo__token_share(bbo_token *t)
+{
+    __atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
+    return t;
+}
+
+BBO__HOT
 void bbo_token_free(bbo_token *t)
 {
     if (!t)
+        return;
+    /* the holder that lets go last frees it (and sees all the others did) */
+    if (__atomic_load_n(&t->refs, __ATOMIC_ACQUIRE) != 1 &&
+        __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     bbo__free(t->access);  /* bbo__free wipes */
     bbo__free(t->refresh);

@@ -48,7 +48,7 @@ struct bbo_session {
     bool refreshing;          /* a refresh is in flight (its leader runs it) */
     uint64_t generation;      /* completed refreshes */
     int last_rc;              /* the latest refresh's outcome, for its waiters */
-    bbo_error last_error;     /* and its error */
+    bbo_error last_error;     /* and its error, when it failed */
     /* an answer that arrived but could not be turned into a token yet (out
      * of memory): finished by the next call before anything is sent */
     bbo_http_response *answer; /* reserved before sending, reused */

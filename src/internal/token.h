@@ -24,6 +24,11 @@ int bbo__token_set_refresh(bbo_token *token, const char *refresh);
  * only, so a hostile server cannot smuggle CR/LF into our requests. */
 bool bbo__token_text_is_valid(const char *text, size_t len);
 
+/* Another holder of `token` instead of a copy (no allocation, cannot fail):
+ * each holder calls bbo_token_free; the last one frees it. Only for tokens
+ * nothing changes any more (bbo__token_set_refresh is for a new token). */
+bbo_token *bbo__token_share(bbo_token *token);
+
 /* strlen of the access token, kept by the token. */
 size_t bbo__token_access_len(const bbo_token *token);
 

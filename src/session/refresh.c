@@ -12,6 +12,7 @@
 #include "internal/common.h"
 #include "internal/client.h"
 #include "internal/session.h"
+#include "internal/token.h"
 
 static bool is_invalid_grant(int rc)
 {
@@ -211,15 +212,17 @@ static int ensure_fresh(bbo_session *s, bbo__need need, const char *stale, bool 
     /* due (read the clock once: `now`) but still valid */
     f.may_skip = need == BBO__NEED_DUE && !s->answer_pending &&
                  !bbo_token_is_expired(s->token, now, 0);
-    if (!s->answer_pending && (rc = bbo_token_dup(&f.current, s->token)) < 0)
-        return rc;
+    /* the leader's hold on the token, which others may replace meanwhile */
+    if (!s->answer_pending)
+        f.current = bbo__token_share(s->token);
     s->refreshing = true;
     pthread_mutex_unlock(&s->lock);
     rc = fly(s, &f);
     pthread_mutex_lock(&s->lock);
     rc = land(s, &f, rc, notify);
     s->last_rc = rc;
-    s->last_error = *bbo_error_last();
+    if (rc < 0) /* what the threads that waited report (only a failure) */
+        s->last_error = *bbo_error_last();
     s->generation++;
     s->refreshing = false;
     pthread_cond_broadcast(&s->refreshed);

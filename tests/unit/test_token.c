@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
+#include "internal/token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -799,6 +800,34 @@ static void test_token_dup(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* A shared token (the session's leader holds the token it refreshes this
+ * way): no copy, and it lives until its last holder lets go. */
+static void test_token_share(void **state)
+{
+    long base = bbo_test_alloc_live(), live;
+    bbo_token *tok = NULL, *held;
+    int i;
+
+    (void)state;
+    assert_int_equal(parse(&tok, TODAY_ANSWER), BBO_OK);
+    live = bbo_test_alloc_live();
+    held = bbo__token_share(tok);
+    assert_ptr_equal(held, tok);
+    assert_int_equal(bbo_test_alloc_live(), live); /* nothing allocated */
+    for (i = 0; i < 3; i++)
+        bbo__token_share(tok);
+    for (i = 0; i < 4; i++) {
+        bbo_token_free(tok);
+        /* still whole for the holders left */
+        assert_string_equal(bbo_token_access(held), ACCESS);
+        assert_string_equal(bbo_token_refresh(held), REFRESH);
+        assert_scopes(held, "account repository");
+        assert_int_equal(bbo_test_alloc_live(), live);
+    }
+    bbo_token_free(held); /* the last holder */
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
 static void test_getters_null(void **state)
 {
     (void)state;
@@ -969,6 +998,7 @@ int main(void)
         cmocka_unit_test(test_saved_token_fields),
         cmocka_unit_test(test_token_new),
         cmocka_unit_test(test_token_dup),
+        cmocka_unit_test(test_token_share),
         cmocka_unit_test(test_getters_null),
         cmocka_unit_test(test_is_expired),
         cmocka_unit_test(test_oom_parse),
