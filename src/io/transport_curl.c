@@ -417,6 +417,22 @@ static long max_idle_s(const bbo_http_request *req)
     return 5;
 }
 
+/* Length of the URL's scheme and authority ("https://host:port"), or 0.
+ * A plain loop: strstr and strcspn would be two more libc functions for
+ * each request to bring back into the instruction cache. */
+static size_t scheme_authority_len(const char *url)
+{
+    const char *p = url;
+
+    while (*p && *p != ':')
+        p++;
+    if (p[0] != ':' || p[1] != '/' || p[2] != '/')
+        return 0;
+    for (p += 3; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+        ;
+    return (size_t)(p - url);
+}
+
 /*
  * The protocol libcurl may use for the request's URL (allowed_protocol)
  * and whether its host is a loopback one (is_loopback_url), remembered for
@@ -427,14 +443,12 @@ static long max_idle_s(const bbo_http_request *req)
 static int check_url_cached(curl_transport *ct, const char *url, const char **protocol,
                             bool *loopback)
 {
-    const char *rest = strstr(url, "://");
-    size_t len = 0;
+    size_t len = scheme_authority_len(url);
     bool sure;
     int error;
 
-    if (rest && (len = (size_t)(rest + 3 - url) + strcspn(rest + 3, "/?#")) <
-                    sizeof(ct->checked_for) &&
-        len == ct->checked_for_len && memcmp(ct->checked_for, url, len) == 0) {
+    if (len && len < sizeof(ct->checked_for) && len == ct->checked_for_len &&
+        memcmp(ct->checked_for, url, len) == 0) {
         *protocol = ct->protocol;
         *loopback = ct->loopback;
         return BBO_OK;
@@ -443,7 +457,7 @@ static int check_url_cached(curl_transport *ct, const char *url, const char **pr
     if ((error = allowed_protocol(url, protocol)) < 0)
         return error;
     *loopback = is_loopback_url(url, &sure);
-    if (sure && rest && len < sizeof(ct->checked_for)) {
+    if (sure && len && len < sizeof(ct->checked_for)) {
         memcpy(ct->checked_for, url, len);
         ct->checked_for_len = len;
         ct->protocol = *protocol;

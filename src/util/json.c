@@ -784,8 +784,14 @@ int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields
     ps.what = what;
     ps.borrow = borrow;
     ps.views = views;
-    for (i = 0; i < count && i < FIELDS_KNOWN; i++)
-        ps.top_len[i] = strcspn(fields[i].path, ".");
+    for (i = 0; i < count && i < FIELDS_KNOWN; i++) { /* where the first dot is */
+        const char *path = fields[i].path;
+        size_t n = 0;
+
+        while (path[n] && path[n] != '.')
+            n++;
+        ps.top_len[i] = n;
+    }
     ps.seen.slots = ps.seen.inline_slots;
     ps.seen.capacity = KEYS_INLINE;
     skip_blanks(&ps);
