@@ -135,7 +135,7 @@ void bbo__session_drop_answer(bbo_session *s);
 
 /* What a refresh needs from the store (see refresh.c's fly). */
 typedef struct bbo__flight {
-    bbo_token *current;  /* in: the session's token (a copy); may be replaced */
+    bbo_token *current;  /* in: a hold on the session's token; may be replaced */
     bool prefer_memory;  /* in: our token is newer than the store's */
     bool may_skip;       /* in: the token is due but still valid: no waiting */
     bool locked;         /* the store's lock is held */

@@ -26,7 +26,10 @@ bool bbo__token_text_is_valid(const char *text, size_t len);
 
 /* Another holder of `token` instead of a copy (no allocation, cannot fail):
  * each holder calls bbo_token_free; the last one frees it. Only for tokens
- * nothing changes any more (bbo__token_set_refresh is for a new token). */
+ * nothing changes any more (bbo__token_set_refresh is for a new token), and
+ * only by a holder, or under the lock that guards one (the session's token
+ * is shared under s->lock): bbo_token_free frees a token with one holder
+ * without an atomic decrement. */
 bbo_token *bbo__token_share(bbo_token *token);
 
 /* strlen of the access token, kept by the token. */

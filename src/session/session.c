@@ -226,7 +226,10 @@ static int access_token_fast(bbo_session *s, char **out)
     int rc = 0;
 
     pthread_mutex_lock(&s->lock);
-    if (s->state == BBO__LOGGED_IN && !s->answer_pending && !s->notify_pending &&
+    /* while a refresh flies, its leader owns answer_pending (written
+     * without the lock): the slow path waits for it or serves the token */
+    if (s->state == BBO__LOGGED_IN && !s->refreshing && !s->answer_pending &&
+        !s->notify_pending &&
         !s->save_pending && !s->forget_pending &&
         !bbo_token_is_expired(s->token, bbo__client_now(s->client),
                               bbo__session_margin(s->margin_s, s->token))) {

@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "internal/token.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -828,6 +829,43 @@ static void test_token_share(void **state)
     assert_int_equal(bbo_test_alloc_live(), base);
 }
 
+/* Holders on several threads take and let go of the same token at once
+ * (the main thread's hold outlives them): the count stays exact. */
+static void *share_and_free(void *arg)
+{
+    bbo_token *tok = arg;
+    int i;
+
+    for (i = 0; i < 20000; i++) {
+        bbo_token *held = bbo__token_share(tok);
+
+        if (strcmp(bbo_token_refresh(held), REFRESH) != 0)
+            abort();
+        bbo_token_free(held);
+    }
+    return NULL;
+}
+
+static void test_token_share_threads(void **state)
+{
+    long base = bbo_test_alloc_live(), live;
+    pthread_t threads[4];
+    bbo_token *tok = NULL;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(parse(&tok, TODAY_ANSWER), BBO_OK);
+    live = bbo_test_alloc_live();
+    for (i = 0; i < sizeof(threads) / sizeof(threads[0]); i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, share_and_free, tok), 0);
+    for (i = 0; i < sizeof(threads) / sizeof(threads[0]); i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    assert_int_equal(bbo_test_alloc_live(), live);
+    assert_string_equal(bbo_token_access(tok), ACCESS);
+    bbo_token_free(tok); /* the last holder */
+    assert_int_equal(bbo_test_alloc_live(), base);
+}
+
 static void test_getters_null(void **state)
 {
     (void)state;
@@ -999,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_token_new),
         cmocka_unit_test(test_token_dup),
         cmocka_unit_test(test_token_share),
+        cmocka_unit_test(test_token_share_threads),
         cmocka_unit_test(test_getters_null),
         cmocka_unit_test(test_is_expired),
         cmocka_unit_test(test_oom_parse),
