@@ -115,7 +115,38 @@ callgrind_instr() { # OP BASE CA
         callgrind_annotate --threshold=99 "$file" 2>/dev/null | head -60 >"$builddir/bench-profile-$1-$mode.txt" || true
     fi
 }
+# distinct 64-byte lines of code one call executes (in user space): what
+# is fetched again after each round trip; total, and bboauth's own
+callgrind_lines() { # OP BASE CA
+    local file="$tmp/cgl.$1.$RANDOM"
+    valgrind --tool=callgrind --collect-atstart=no --dump-instr=yes --compress-strings=no \
+        --compress-pos=no --callgrind-out-file="$file" \
+        "$bench_refresh" count "$1" "$2" "$3" 20 >/dev/null 2>&1
+    python3 - "$file" <<'PY'
+import re, sys
+obj, lines, ours, after_call = "", set(), set(), False
+for text in open(sys.argv[1]):
+    if text.startswith("ob="):
+        obj = text[3:].strip()
+    elif text.startswith("calls="):
+        after_call = True  # the next line is the call's inclusive cost
+    elif re.match(r"0x[0-9a-f]+ ", text):
+        if not after_call:
+            line = (obj, int(text.split()[0], 16) // 64)
+            lines.add(line)
+            if "libbboauth" in obj:
+                ours.add(line)
+        after_call = False
+print(len(lines), len(ours))
+PY
+}
 if command -v valgrind >/dev/null; then
+    for mode in TLS plain; do
+        if [ $mode = TLS ]; then base=$tls ca=$tmp/ca.pem; else base=$plain ca=-; fi
+        read -r rl ro < <(callgrind_lines refresh "$base" "$ca")
+        read -r pl _ < <(callgrind_lines post "$base" "$ca")
+        echo "ROW refresh-lines-$mode | refresh, distinct 64-byte lines of code executed ($mode) | $rl ($ro in libbboauth) | bare libcurl POST: $pl | $(awk -v a="$rl" -v b="$pl" 'BEGIN { printf "%.3f", a / b }') | -" >>"$rows"
+    done
     for mode in TLS plain; do
         if [ $mode = TLS ]; then base=$tls ca=$tmp/ca.pem; else base=$plain ca=-; fi
         r=$(callgrind_instr refresh "$base" "$ca")
