@@ -19,9 +19,10 @@ int bbo__store_try_lock(bbo_store *store);
  * lock): what bbo_store_clear does inside the lock it takes. */
 int bbo__store_clear(bbo_store *store);
 
-/* Test hook of the file store: called between writing the temporary file
- * and renaming it over the token file (a kill -9 there must leave the old
- * file whole). NULL in production. */
+/* Test hook of the file store, NULL in production: called with the stage
+ * a save has reached ("written", "synced", "renamed": a kill -9 there must
+ * leave the old file whole) and when a load has opened the token file
+ * ("opened": another store may save before it reads). */
 extern void (*bbo__file_store_fault_hook)(const char *stage);
 
 #endif

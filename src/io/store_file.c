@@ -478,19 +478,26 @@ static int file_load(bbo_token **out, void *payload)
     file_store *fs = payload;
     bbo_buf raw = BBO_BUF_INIT;
     bbo_token *token = NULL;
-    uint64_t generation = 0;
+    uint64_t generation = 0, recorded;
     int fd = -1, error;
 
     *out = NULL;
-    if ((error = check_dir(fs->dir)) < 0 ||
-        (error = open_checked(&fd, "token file", fs->path, O_RDONLY)) < 0 || fd < 0)
+    /* the lock file's record before the token file: a save renames its
+     * file into place, then records its generation, so a record read
+     * after opening the file could already vouch for the next one (a
+     * concurrent save seen as a rollback) */
+    if ((error = check_dir(fs->dir)) < 0 || (error = ensure_store_id(fs)) < 0)
+        return error;
+    recorded = recorded_generation(fs);
+    if ((error = open_checked(&fd, "token file", fs->path, O_RDONLY)) < 0 || fd < 0)
         return error; /* no file: nothing stored yet */
-    if ((error = read_all(fd, &raw, fs->path)) < 0 || (error = ensure_store_id(fs)) < 0 ||
+    fault_point("opened");
+    if ((error = read_all(fd, &raw, fs->path)) < 0 ||
         (error = bbo__store_file_decode(&token, &generation, raw.ptr, raw.size,
                                         fs->encrypted ? fs->key : NULL, fs->store_id, fs->path,
                                         clock_now_us() / 1000000)) < 0)
         goto done;
-    if (generation < fs->generation || generation < recorded_generation(fs)) {
+    if (generation < fs->generation || generation < recorded) {
         error = bbo__error_set(BBO_ECRYPTO, "token file %s was rolled back: it is older than "
                                             "one this store read or saved before", fs->path);
         goto done;

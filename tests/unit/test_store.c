@@ -872,6 +872,53 @@ static void test_rollback_recorded(void **state)
     bbo_token_free(fresh);
 }
 
+/* A load that opened the token file while another process saves (the
+ * rename, then the lock file's record of the new generation) reads the
+ * file it opened: not a rollback. */
+static bbo_store *racing_saver;
+static bbo_token *racing_token;
+static int racing_saves;
+
+static void save_when_opened(const char *stage)
+{
+    if (strcmp(stage, "opened") != 0 || !racing_saver)
+        return;
+    bbo__file_store_fault_hook = NULL; /* the save's own stages */
+    assert_rc(bbo__store_lock(racing_saver), BBO_OK);
+    assert_rc(bbo_store_save(racing_saver, racing_token), BBO_OK);
+    assert_rc(bbo__store_unlock(racing_saver), BBO_OK);
+    racing_saves++;
+}
+
+static void test_load_races_save(void **state)
+{
+    fixture *f = *state;
+    bbo_token *old = old_token(), *fresh = new_token(), *got = NULL;
+    bbo_store *reader = file_store(f->path, KEY);
+
+    racing_saver = file_store(f->path, KEY);
+    racing_token = fresh;
+    assert_rc(bbo__store_lock(racing_saver), BBO_OK);
+    assert_rc(bbo_store_save(racing_saver, old), BBO_OK);
+    assert_rc(bbo__store_unlock(racing_saver), BBO_OK);
+    bbo__file_store_fault_hook = save_when_opened;
+    assert_rc(bbo_store_load(reader, &got), BBO_OK);
+    bbo__file_store_fault_hook = NULL;
+    assert_int_equal(racing_saves, 1);
+    assert_non_null(got);
+    assert_string_equal(bbo_token_access(got), bbo_token_access(old)); /* what it opened */
+    bbo_token_free(got);
+    got = NULL;
+    assert_rc(bbo_store_load(reader, &got), BBO_OK); /* and the new one next */
+    assert_string_equal(bbo_token_access(got), bbo_token_access(fresh));
+    bbo_token_free(got);
+    bbo_store_free(reader);
+    bbo_store_free(racing_saver);
+    racing_saver = NULL;
+    bbo_token_free(old);
+    bbo_token_free(fresh);
+}
+
 /* A file (validly) written at `generation` for the store id "gen". */
 static void write_generation(const char *path, const bbo_token *token, uint64_t generation)
 {
@@ -2100,6 +2147,7 @@ int main(void)
         T(test_rollback_refused),
         T(test_generation_continues),
         T(test_rollback_recorded),
+        T(test_load_races_save),
         T(test_v1_refused),
         T(test_fifo_refused),
         T(test_lock_file_checked),
