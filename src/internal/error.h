@@ -78,4 +78,8 @@ int bbo__error_current(void);
 struct bbo_error *bbo__error_snapshot(void);
 int bbo__error_restore(const struct bbo_error *copy);
 
+/* Copy this thread's error into `copy` for a later bbo__error_restore
+ * (only what is in use: the texts up to their ends). */
+void bbo__error_keep(struct bbo_error *copy);
+
 #endif

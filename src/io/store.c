@@ -94,8 +94,9 @@ int bbo_store_clear(bbo_store *store)
     if ((rc = bbo__store_lock(store)) < 0)
         return rc;
     if ((rc = bbo__store_clear(store)) < 0) {
-        bbo_error kept = *bbo_error_last();
+        bbo_error kept;
 
+        bbo__error_keep(&kept);
         bbo__store_unlock(store);
         return bbo__error_restore(&kept);
     }

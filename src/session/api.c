@@ -180,10 +180,11 @@ int bbo_session_request(bbo_session *s, const char *method, const char *path_or_
     bbo_buf url = BBO_BUF_INIT;
     bbo_http_response *resp = NULL;
     bbo_response *wrapped = NULL;
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
     char *access = NULL;
     int rc, attempt, status = 0;
 
+    bbo__error_keep(&kept);
     if (!s || !method || !path_or_url || !out || (!body && body_len))
         return bbo__error_set(BBO_EINVAL, "bbo_session_request: NULL argument");
     if ((rc = resolve_url(s, path_or_url, &url)) < 0 || (rc = bbo_http_response_new(&resp)) < 0)

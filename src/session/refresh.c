@@ -118,8 +118,9 @@ static int fly(bbo_session *s, bbo__flight *f)
     if (rc == BBO_OK) {
         bbo__sync_save_result(s, f);
     } else {
-        bbo_error escope = *bbo_error_last();
+        bbo_error escope;
 
+        bbo__error_keep(&escope);
         bbo__sync_save_result(s, f);
         bbo__error_restore(&escope);
     }
@@ -252,8 +253,9 @@ int bbo__session_fresh_token(bbo_session *s, bbo__need need, const char *stale,
     if (rc == BBO_ESCOPE) {
         /* the caller must hear of the scopes; the callbacks, if their copy
          * fails, hear of the token on the next call */
-        bbo_error escope = *bbo_error_last();
+        bbo_error escope;
 
+        bbo__error_keep(&escope);
         if (bbo__session_take_callbacks(s, fresh, &notice) < 0)
             bbo__error_restore(&escope);
     } else if ((notify_rc = bbo__session_take_callbacks(s, fresh, &notice)) < 0) {

@@ -168,9 +168,10 @@ int bbo_session_new(bbo_session **out, bbo_client *client, bbo_token *initial)
 
 int bbo_session_set_store(bbo_session *s, bbo_store *store)
 {
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
     int rc;
 
+    bbo__error_keep(&kept);
     if (!s || !store) {
         bbo__sync_discard(store); /* taken, even on error */
         return bbo__error_set(BBO_EINVAL, "bbo_session_set_store: NULL argument");
@@ -256,15 +257,16 @@ int bbo_session_access_token(bbo_session *s, char **out)
         return bbo__error_set(BBO_EINVAL, "bbo_session_access_token: NULL argument");
     if ((rc = access_token_fast(s, out)) != 0)
         return rc < 0 ? rc : BBO_OK;
-    kept = *bbo_error_last();
+    bbo__error_keep(&kept);
     return bbo__session_result(bbo__session_fresh_token(s, BBO__NEED_DUE, NULL, out), &kept);
 }
 
 BBO__HOT
 int bbo_session_refresh(bbo_session *s)
 {
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
 
+    bbo__error_keep(&kept);
     if (!s)
         return bbo__error_set(BBO_EINVAL, "bbo_session_refresh: NULL argument");
     return bbo__session_result(bbo__session_fresh_token(s, BBO__NEED_FORCE, NULL, NULL), &kept);
@@ -298,8 +300,9 @@ int bbo_session_save_error(const bbo_session *s)
 
 int bbo_session_set_token(bbo_session *s, bbo_token *token)
 {
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
 
+    bbo__error_keep(&kept);
     if (!s || !token) {
         bbo_token_free(token);
         return bbo__error_set(BBO_EINVAL, "bbo_session_set_token: NULL argument");
@@ -318,9 +321,10 @@ int bbo_session_set_token(bbo_session *s, bbo_token *token)
 
 int bbo_session_logout(bbo_session *s)
 {
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
     int rc;
 
+    bbo__error_keep(&kept);
     if (!s)
         return bbo__error_set(BBO_EINVAL, "bbo_session_logout: NULL argument");
     pthread_mutex_lock(&s->lock);
@@ -335,8 +339,9 @@ int bbo_session_logout(bbo_session *s)
 
 void bbo_session_free(bbo_session *s)
 {
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
 
+    bbo__error_keep(&kept);
     if (!s)
         return;
     bbo__session_flush(s);

@@ -60,8 +60,9 @@ static bool same_token(const bbo_token *a, const bbo_token *b)
 /* Unlock without touching the thread's error (it tells the caller's outcome). */
 static void unlock_store(bbo_session *s)
 {
-    bbo_error kept = *bbo_error_last();
+    bbo_error kept;
 
+    bbo__error_keep(&kept);
     bbo__store_unlock(s->store);
     bbo__error_restore(&kept);
 }
@@ -207,9 +208,10 @@ static int forget_dead(bbo_session *s, bool locked)
 
 void bbo__sync_forget(bbo_session *s, bbo__flight *f)
 {
-    bbo_error kept = *bbo_error_last(); /* the invalid_grant, for the caller */
+    bbo_error kept;
     int rc;
 
+    bbo__error_keep(&kept); /* the invalid_grant, for the caller */
     if (!s->store)
         return;
     /* read under this very lock: the store holds the rejected token (or a

@@ -218,10 +218,34 @@ bbo_error *bbo__error_snapshot(void)
     return copy;
 }
 
+/* The fields and the used part of each text (always NUL-terminated): the
+ * whole structure is over 1 KB, and every session call that succeeds keeps
+ * and restores the caller's error (a few cache lines this way). */
+BBO__HOT
+static void copy_used(bbo_error *to, const bbo_error *from)
+{
+    to->code = from->code;
+    to->http_status = from->http_status;
+    to->retry_after = from->retry_after;
+    to->has_oauth_code = from->has_oauth_code;
+    to->has_description = from->has_description;
+    memcpy(to->message, from->message, strlen(from->message) + 1);
+    if (from->has_oauth_code)
+        memcpy(to->oauth_code, from->oauth_code, strlen(from->oauth_code) + 1);
+    if (from->has_description)
+        memcpy(to->description, from->description, strlen(from->description) + 1);
+}
+
+BBO__HOT
+void bbo__error_keep(bbo_error *copy)
+{
+    copy_used(copy, &last_error);
+}
+
 BBO__HOT
 int bbo__error_restore(const bbo_error *copy)
 {
-    last_error = *copy;
+    copy_used(&last_error, copy);
     return last_error.code;
 }
 

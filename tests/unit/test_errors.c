@@ -228,6 +228,46 @@ static void test_internal_setters(void **state)
     assert_int_equal(bbo__error_current(), BBO_OK);
 }
 
+/* A kept error comes back whole: the fields, each text, and which of the
+ * OAuth texts there are, over a longer error set in between. */
+static void test_keep_and_restore(void **state)
+{
+    const bbo_error *e = bbo_error_last();
+    bbo_error kept;
+    char long_text[400];
+
+    (void)state;
+    memset(long_text, 'x', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    bbo__error_set(BBO_EOAUTH, "invalid_grant: gone");
+    bbo__error_set_http_status(400);
+    bbo__error_set_retry_after(7);
+    bbo__error_set_oauth("invalid_grant", "gone");
+    bbo__error_keep(&kept);
+    bbo__error_set(BBO_EHTTP, "%s", long_text);
+    bbo__error_set_oauth(long_text + 340, long_text);
+    assert_int_equal(bbo__error_restore(&kept), BBO_EOAUTH);
+    assert_int_equal(bbo_error_code(e), BBO_EOAUTH);
+    assert_int_equal(bbo_error_http_status(e), 400);
+    assert_int_equal(bbo_error_retry_after(e), 7);
+    assert_string_equal(bbo_error_message(e), "invalid_grant: gone");
+    assert_string_equal(bbo_error_oauth_code(e), "invalid_grant");
+    assert_string_equal(bbo_error_description(e), "gone");
+
+    /* without OAuth texts: none come back, even over an error that had them */
+    bbo__error_set(BBO_EIO, "disk");
+    bbo__error_keep(&kept);
+    bbo__error_set(BBO_EOAUTH, "%s", long_text);
+    bbo__error_set_oauth("invalid_request", long_text);
+    assert_int_equal(bbo__error_restore(&kept), BBO_EIO);
+    assert_string_equal(bbo_error_message(e), "disk");
+    assert_null(bbo_error_oauth_code(e));
+    assert_null(bbo_error_description(e));
+    assert_int_equal(bbo_error_http_status(e), 0);
+    assert_int_equal(bbo_error_retry_after(e), -1);
+    bbo_error_clear();
+}
+
 static void test_prefix_long(void **state)
 {
     char big[700];
@@ -418,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_last_error_basics),
         cmocka_unit_test(test_oauth_fields),
         cmocka_unit_test(test_internal_setters),
+        cmocka_unit_test(test_keep_and_restore),
         cmocka_unit_test(test_prefix_long),
         cmocka_unit_test(test_per_thread),
         cmocka_unit_test(test_control_characters_replaced),
