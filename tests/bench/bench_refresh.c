@@ -5,7 +5,8 @@
  * handle options, headers and body, on one reused connection, in the same
  * process, and is reported as a ratio. No limits are asserted.
  *
- *   bench_refresh time  BASE_URL CA_FILE ROUNDS   wall time, allocations
+ *   bench_refresh time  BASE_URL CA_FILE ROUNDS   wall time
+ *   bench_refresh allocs BASE_URL CA_FILE         allocations per call
  *   bench_refresh count OP BASE_URL CA_FILE N      run OP N times with callgrind
  *                                                  collection on (valgrind
  *                                                  --collect-atstart=no)
@@ -382,7 +383,10 @@ static void time_row(bench *b, op_fn op, op_fn base, int rounds, const char *id,
            t_op * 1e6, base_name, t_base * 1e6, ratio, goal);
 }
 
-static int run_time(const char *base, const char *ca, int rounds)
+/* Allocations per refresh and per API call, through a counting allocator
+ * (its own process: the timed runs use the default allocator, as an
+ * application does). */
+static int run_allocs(const char *base, const char *ca)
 {
     bbo_allocator counting = { BBO_ALLOCATOR_VERSION, count_alloc, count_release, NULL };
     const char *label = strncmp(base, "https:", 6) == 0 ? "TLS" : "plain";
@@ -405,6 +409,17 @@ static int run_time(const char *base, const char *ca, int rounds)
         op_api(&b);
     printf("ROW api-allocs-%s | allocations per API call (%s) | %.1f | | | -\n", label, label,
            (double)(allocations - before) / 100);
+    teardown(&b);
+    bbo_global_set_allocator(NULL);
+    return 0;
+}
+
+static int run_time(const char *base, const char *ca, int rounds)
+{
+    const char *label = strncmp(base, "https:", 6) == 0 ? "TLS" : "plain";
+    bench b;
+
+    setup(&b, base, ca);
     time_row(&b, op_refresh, op_post, rounds, "refresh-time", label,
              "refresh, wall time, reused connection", "bare libcurl POST", "<= 1.05");
     time_row(&b, op_session_refresh, op_post, rounds, "session-refresh-time", label,
@@ -418,7 +433,6 @@ static int run_time(const char *base, const char *ca, int rounds)
     time_row(&b, op_api, op_get, rounds, "api-time", label, "API call GET /user, wall time",
              "bare libcurl GET", "<= 1.1");
     teardown(&b);
-    bbo_global_set_allocator(NULL);
     return 0;
 }
 
@@ -447,10 +461,13 @@ int main(int argc, char **argv)
         return 1;
     if (argc == 5 && strcmp(argv[1], "time") == 0)
         rc = run_time(argv[2], argv[3], atoi(argv[4]));
+    else if (argc == 4 && strcmp(argv[1], "allocs") == 0)
+        rc = run_allocs(argv[2], argv[3]);
     else if (argc == 6 && strcmp(argv[1], "count") == 0)
         rc = run_count(argv[2], argv[3], argv[4], atoi(argv[5]));
     else {
         fprintf(stderr, "usage: bench_refresh time BASE_URL CA_FILE ROUNDS\n"
+                        "       bench_refresh allocs BASE_URL CA_FILE\n"
                         "       bench_refresh count OP BASE_URL CA_FILE N\n");
         rc = 2;
     }

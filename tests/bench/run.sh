@@ -99,6 +99,8 @@ if [ "$smoke" = 1 ]; then rounds=3; count_n=5; else rounds=${BENCH_ROUNDS:-101};
 rows="$tmp/rows"
 : >"$rows"
 {
+    "$bench_refresh" allocs "$tls" "$tmp/ca.pem"
+    "$bench_refresh" allocs "$plain" -
     "$bench_refresh" time "$tls" "$tmp/ca.pem" "$rounds"
     "$bench_refresh" time "$plain" - "$rounds"
 } | tee /dev/stderr | grep '^ROW ' >>"$rows"
