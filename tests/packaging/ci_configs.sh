@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build and test bboauth in other meson configurations than tests/run.sh's
-# (default_library=both, debugoptimized): each in its own build directory,
+# (default_library=both, the default -O3 -g): each in its own build directory,
 # build-cfg-<library>-<buildtype>/, tests on. Ends with `N passed, N failed`
 # over all of them; exits non-zero when anything failed.
 #   bash tests/packaging/ci_configs.sh          shared/release and static/plain (CI)
