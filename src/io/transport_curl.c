@@ -624,8 +624,12 @@ static CURLcode perform(curl_transport *ct)
         }
     }
     curl_multi_remove_handle(ct->multi, ct->easy);
-    if (mc != CURLM_OK) /* what curl_easy_perform reports for these */
+    if (mc != CURLM_OK) {
+        /* what curl_easy_perform reports for these, with libcurl's words */
+        if (!ct->errbuf[0])
+            snprintf(ct->errbuf, sizeof(ct->errbuf), "%s", curl_multi_strerror(mc));
         return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_BAD_FUNCTION_ARGUMENT;
+    }
     return done ? rc : CURLE_FAILED_INIT;
 }
 
