@@ -728,7 +728,10 @@ int bbo__curl_transport_new(bbo_transport *out, const bbo_curl_config *config)
         bbo__free(ct);
         return bbo__error_set(BBO_ETRANSPORT, "cannot create a mutex");
     }
-    if ((ct->easy = curl_easy_init()) == NULL || (ct->multi = curl_multi_init()) == NULL) {
+    /* up to 5 idle connections kept, as curl_easy_perform's own multi
+     * handle keeps (curl_multi_init's default is 4 per easy handle) */
+    if ((ct->easy = curl_easy_init()) == NULL || (ct->multi = curl_multi_init()) == NULL ||
+        curl_multi_setopt(ct->multi, CURLMOPT_MAXCONNECTS, 5L) != CURLM_OK) {
         curl_destroy(ct);
         return bbo__error_set(BBO_ETRANSPORT, "libcurl could not create a handle");
     }
