@@ -72,14 +72,12 @@ uint64_t bbo__error_serial(void);
 /* The current code of this thread's error (BBO_OK if none). */
 int bbo__error_current(void);
 
-/* A heap copy of this thread's error (NULL when out of memory), and setting
- * this thread's error from one: a session hands one refresh's error to every
- * thread that waited for it. bbo__error_restore returns the code. */
-struct bbo_error *bbo__error_snapshot(void);
-int bbo__error_restore(const struct bbo_error *copy);
-
-/* Copy this thread's error into `copy` for a later bbo__error_restore
- * (only what is in use: the texts up to their ends). */
+/* Copy this thread's error into `copy` (only what is in use: the texts up
+ * to their ends), and set this thread's error from a copy: a call that
+ * succeeds leaves the caller's error as it was, and a session hands one
+ * refresh's error to every thread that waited for it. bbo__error_restore
+ * returns the code. */
 void bbo__error_keep(struct bbo_error *copy);
+int bbo__error_restore(const struct bbo_error *copy);
 
 #endif

@@ -209,15 +209,6 @@ int64_t bbo_error_retry_after(const bbo_error *e)
     return e ? e->retry_after : -1;
 }
 
-bbo_error *bbo__error_snapshot(void)
-{
-    bbo_error *copy = bbo__malloc(sizeof(*copy));
-
-    if (copy)
-        *copy = last_error;
-    return copy;
-}
-
 /* The fields and the used part of each text (always NUL-terminated): the
  * whole structure is over 1 KB, and every session call that succeeds keeps
  * and restores the caller's error (a few cache lines this way). */
