@@ -601,7 +601,8 @@ static int configure_easy(curl_transport *ct, const bbo_http_request *req)
 /* One transfer, driven as curl_easy_perform drives it but through the
  * transport's own multi handle. curl_easy_perform polls before its first
  * step; here the request goes out at once and the wait for the answer is
- * the only poll: a syscall less per request. The poll's wait is capped by
+ * the only poll of ours (libcurl checks the socket with zero-timeout polls
+ * of its own either way): a syscall less per request. The wait is capped by
  * the transfer's own timeouts (libcurl shortens it to the next one). */
 BBO__HOT
 static CURLcode perform(curl_transport *ct)
