@@ -197,8 +197,6 @@ typedef struct key_set {
     key_slot inline_slots[KEYS_INLINE];
 } key_set;
 
-#define FIELDS_KNOWN 16
-
 typedef struct parser {
     const unsigned char *p, *end;
     bbo_json_field *fields;
@@ -212,9 +210,6 @@ typedef struct parser {
     key_set seen;
     uint32_t borrow;    /* fields not to copy (bbo__json_extract_views) */
     const char **views;
-    /* for the first FIELDS_KNOWN fields: where the path's first dot is
-     * (its length when none), so keys are matched without scanning paths */
-    size_t top_len[FIELDS_KNOWN];
 } parser;
 
 static uint64_t fnv1a(const char *s, size_t len)
@@ -456,37 +451,33 @@ static bool span_is(span s, const char *text, size_t len)
     return s.len == len && memcmp(s.ptr, text, len) == 0;
 }
 
+/* The path begins with `key` followed by `next` ('\0': the whole path,
+ * '.': its first part). strncmp stops at the end of a shorter path (a key
+ * has no NUL); the first bytes are compared inline, as most keys differ
+ * there. */
+static bool path_begins(const char *path, span key, char next)
+{
+    return (key.len == 0 || path[0] == key.ptr[0]) && strncmp(path, key.ptr, key.len) == 0 &&
+           path[key.len] == next;
+}
+
 /* The field a value at the current position belongs to, or NULL. */
 static bbo_json_field *current_field(parser *ps)
 {
-    size_t i, l1 = ps->key1.len;
+    size_t i;
 
     if (ps->depth == 1) {
-        /* a dot always means one level down: a top-level key "error.message"
-         * is not the path error.message */
-        for (i = 0; i < ps->count; i++) {
-            const char *path = ps->fields[i].path;
-
-            if (i < FIELDS_KNOWN) {
-                /* top_len is where the first dot is: no dot before l1 */
-                if (ps->top_len[i] == l1 && path[l1] == '\0' &&
-                    memcmp(path, ps->key1.ptr, l1) == 0)
-                    return &ps->fields[i];
-                continue;
-            }
-            /* strncmp: the path may be shorter than the key */
-            if (strncmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '\0' &&
-                memchr(path, '.', l1) == NULL)
-                return &ps->fields[i];
-        }
+        for (i = 0; i < ps->count; i++)
+            if (path_begins(ps->fields[i].path, ps->key1, '\0'))
+                /* a dot always means one level down: a top-level key
+                 * "error.message" is not the path error.message */
+                return memchr(ps->key1.ptr, '.', ps->key1.len) ? NULL : &ps->fields[i];
     } else if (ps->depth == 2 && ps->level2_object && ps->key2.ptr) {
         for (i = 0; i < ps->count; i++) {
             const char *path = ps->fields[i].path;
 
-            if (i < FIELDS_KNOWN && ps->top_len[i] > l1)
-                continue; /* the part before its first dot is longer than the key */
-            if (strncmp(path, ps->key1.ptr, l1) == 0 && path[l1] == '.' &&
-                span_is(ps->key2, path + l1 + 1, strlen(path + l1 + 1)))
+            if (path_begins(path, ps->key1, '.') &&
+                span_is(ps->key2, path + ps->key1.len + 1, strlen(path + ps->key1.len + 1)))
                 return &ps->fields[i];
         }
     }
@@ -768,7 +759,6 @@ int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields
                             const char *what, uint32_t borrow, const char **views)
 {
     parser ps;
-    size_t i;
     int error;
 
     if (len > BBO_JSON_MAX_BYTES)
@@ -784,14 +774,6 @@ int bbo__json_extract_views(const char *json, size_t len, bbo_json_field *fields
     ps.what = what;
     ps.borrow = borrow;
     ps.views = views;
-    for (i = 0; i < count && i < FIELDS_KNOWN; i++) { /* where the first dot is */
-        const char *path = fields[i].path;
-        size_t n = 0;
-
-        while (path[n] && path[n] != '.')
-            n++;
-        ps.top_len[i] = n;
-    }
     ps.seen.slots = ps.seen.inline_slots;
     ps.seen.capacity = KEYS_INLINE;
     skip_blanks(&ps);
