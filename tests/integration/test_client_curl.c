@@ -185,6 +185,8 @@ static void check_code_exchange(const bbo_token *token, int64_t before, int64_t 
     assert_stat_string("last_token_request.headers.authorization", "Basic [redacted]");
     assert_stat_string("last_token_request.headers.content-type",
                        "application/x-www-form-urlencoded");
+    assert_stat_string("last_token_request.headers.accept", "application/json");
+    assert_stat_string("last_token_request.headers.user-agent", "bboauth/" BBO_VERSION);
     assert_stat_string("last_token_request.grant_type", "authorization_code");
     assert_stat_string("last_token_request.form_keys", form_keys);
 }

@@ -1,7 +1,8 @@
 /*
  * The libcurl transport against hostile local servers: answers that are
  * not HTTP, a header line of 10 MB, and a proxy in the environment or the
- * configuration that must never see a request to a loopback address.
+ * configuration that must never see a request to a loopback address; and
+ * the header lines a request goes out with.
  * The servers are threads of this process on 127.0.0.1.
  * SPDX-License-Identifier: MIT
  */
@@ -12,9 +13,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@ typedef struct {
     size_t answer_len;
     int connections; /* accepted so far */
     char first_line[256]; /* of the last request */
+    char head[8192];      /* the last request's head, as far as it came */
     int stop;
     pthread_mutex_t lock;
     pthread_t thread;
@@ -74,6 +78,7 @@ static void read_head(server *s, int fd)
     buf[len] = '\0';
     pthread_mutex_lock(&s->lock);
     snprintf(s->first_line, sizeof(s->first_line), "%.*s", (int)strcspn(buf, "\r\n"), buf);
+    memcpy(s->head, buf, len + 1);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -230,6 +235,100 @@ static void test_huge_header(void **unused)
     assert_non_null(strstr(bbo_error_message(bbo_error_last()), "header"));
 }
 
+/* How many lines of the request head `head` name the header `name`. */
+static int header_lines(const char *head, const char *name)
+{
+    size_t len = strlen(name);
+    const char *line;
+    int n = 0;
+
+    for (line = strstr(head, "\r\n"); line && line[2] != '\r'; line = strstr(line + 2, "\r\n"))
+        if (strncasecmp(line + 2, name, len) == 0 && line[2 + len] == ':')
+            n++;
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * The header lines a request goes out with
+ */
+
+static const char ok_answer[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+/* Send `req` to `s` on `client`; the head the server got is in s->head. */
+static void send_to(bbo_client *client, bbo_http_request *req, server *s)
+{
+    bbo_http_response *resp = NULL;
+
+    assert_rc(bbo_client_send(client, req, &resp), BBO_OK);
+    assert_int_equal(bbo_http_response_status(resp), 200);
+    bbo_http_response_free(resp);
+    bbo_http_request_free(req);
+}
+
+static bbo_http_request *new_request(const server *s, const char *method, const char *body,
+                                     const char *user_agent)
+{
+    bbo_http_request *req = NULL;
+    char url[64];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s->port);
+    assert_rc(bbo_http_request_new(&req, method, url), BBO_OK);
+    assert_rc(bbo_http_request_add_header(req, "Accept", "application/json"), BBO_OK);
+    if (user_agent)
+        assert_rc(bbo_http_request_add_header(req, "User-Agent", user_agent), BBO_OK);
+    if (body) {
+        assert_rc(bbo_http_request_add_header(req, "Content-Type",
+                                              "application/x-www-form-urlencoded"),
+                  BBO_OK);
+        assert_rc(bbo_http_request_set_body(req, body, strlen(body)), BBO_OK);
+    }
+    return req;
+}
+
+/* Each request names bboauth as its User-Agent once, or the request's own
+ * User-Agent instead, whichever came before on the same handle: GET and
+ * POST, small bodies and those over 1 KiB (an "Expect:" line first). */
+static void test_user_agent(void **unused)
+{
+    static const char ours[] = "\r\nUser-Agent: bboauth/" BBO_VERSION "\r\n";
+    static const char theirs[] = "\r\nUser-Agent: tester/1.0\r\n";
+    static const struct {
+        const char *method;
+        bool big_body, own;
+    } cases[] = {
+        { "GET", false, false }, { "GET", false, false }, { "POST", false, false },
+        { "POST", false, true }, { "POST", false, true }, { "POST", true, false },
+        { "POST", true, true }, { "GET", false, true }, { "GET", false, false },
+    };
+    char big[2048];
+    server s;
+    bbo_client *client = new_client();
+    size_t i;
+
+    (void)unused;
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "a=", 2);
+    big[sizeof(big) - 1] = '\0';
+    server_start(&s, ok_answer, sizeof(ok_answer) - 1);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *body = strcmp(cases[i].method, "POST") ? NULL : cases[i].big_body ? big : "a=b";
+
+        send_to(client, new_request(&s, cases[i].method, body, cases[i].own ? "tester/1.0" : NULL),
+                &s);
+        pthread_mutex_lock(&s.lock);
+        if (header_lines(s.head, "User-Agent") != 1 ||
+            !strstr(s.head, cases[i].own ? theirs : ours))
+            fail_msg("case %zu: %s", i, s.head);
+        assert_int_equal(header_lines(s.head, "Accept"), 1);
+        assert_int_equal(header_lines(s.head, "Content-Type"), body ? 1 : 0);
+        assert_int_equal(header_lines(s.head, "Expect"), 0);
+        pthread_mutex_unlock(&s.lock);
+    }
+    bbo_client_free(client);
+    server_finish(&s);
+}
+
 /* ------------------------------------------------------------------------
  * Proxies: never for a loopback address
  */
@@ -346,6 +445,11 @@ static void test_proxy_never_for_loopback(void **unused)
     assert_null(resp);
     assert_int_equal(server_connections(&proxy), 1);
     assert_int_equal(strncmp(proxy.first_line, "CONNECT bitbucket.example:443 ", 30), 0);
+    /* the CONNECT says who asks, as libcurl's own User-Agent did */
+    pthread_mutex_lock(&proxy.lock);
+    assert_int_equal(header_lines(proxy.head, "User-Agent"), 1);
+    assert_non_null(strstr(proxy.head, "\r\nUser-Agent: bboauth/" BBO_VERSION "\r\n"));
+    pthread_mutex_unlock(&proxy.lock);
 
     restore_proxy_env(&backup);
     server_finish(&proxy);
@@ -426,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_not_http),
         cmocka_unit_test(test_huge_header),
         cmocka_unit_test(test_many_headers),
+        cmocka_unit_test(test_user_agent),
         cmocka_unit_test(test_proxy_never_for_loopback),
         cmocka_unit_test(test_proxy_after_loopback_on_one_handle),
     };
