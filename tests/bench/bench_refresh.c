@@ -144,7 +144,10 @@ static size_t keep_body(char *data, size_t size, size_t n, void *payload)
     return len;
 }
 
-/* The options src/io/transport_curl.c sets, once. */
+/* The options src/io/transport_curl.c sets, once, the way an application
+ * would set them: the User-Agent with CURLOPT_USERAGENT and the form's
+ * Content-Type in the header list (the transport sends the same lines,
+ * the first in its header list, the second left to libcurl). */
 static CURL *bare_handle(bench *b, const char *url, struct curl_slist *headers, long max_idle)
 {
     CURL *easy = curl_easy_init();
