@@ -47,6 +47,7 @@ typedef struct curl_transport {
      * (libcurl copies the URL on each set: skipped when it is the same) */
     char url[512];
     size_t url_len;       /* 0: not remembered (a longer URL is set each time) */
+    CURLU *parsed_url;    /* the URL last set, parsed (CURLOPT_CURLU) */
     long timeout_ms;
     const struct curl_slist *headers_set;
     /* the scheme and authority the protocol check last passed */
@@ -611,15 +612,28 @@ static bool set_up(curl_transport *ct, const bbo_http_request *req, const char *
     return true;
 }
 
-/* The URL, when it is not the one set last. */
+/*
+ * The URL, when it is not the one set last: as text (what libcurl reports
+ * and retries with) and parsed once here (CURLOPT_CURLU), which libcurl
+ * then copies part by part at the start of each transfer. Given only the
+ * text, libcurl 7.88 parses it again on every transfer and prints the
+ * whole URL back (a printf a byte at a time): about 8,000 instructions
+ * per request. A URL this parser refuses is left to libcurl's own, which
+ * says why.
+ */
 static bool set_url(curl_transport *ct, const char *url)
 {
     size_t len = strlen(url);
+    bool parsed;
 
     if (len == ct->url_len && memcmp(ct->url, url, len) == 0)
         return true;
     ct->url_len = 0;
-    if (curl_easy_setopt(ct->easy, CURLOPT_URL, url) != CURLE_OK)
+    /* the flags libcurl parses a URL text with */
+    parsed = curl_url_set(ct->parsed_url, CURLUPART_URL, url,
+                          CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
+    if (curl_easy_setopt(ct->easy, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(ct->easy, CURLOPT_CURLU, parsed ? ct->parsed_url : NULL) != CURLE_OK)
         return false;
     if (len < sizeof(ct->url)) {
         memcpy(ct->url, url, len);
@@ -743,6 +757,7 @@ static void curl_destroy(void *payload)
         curl_multi_cleanup(ct->multi);
     if (ct->easy)
         curl_easy_cleanup(ct->easy);
+    curl_url_cleanup(ct->parsed_url); /* after the handle that points at it */
     curl_slist_free_all(ct->proxy_headers);
     pthread_mutex_destroy(&ct->lock);
     bbo__free(ct->ca_file);
@@ -795,6 +810,7 @@ int bbo__curl_transport_new(bbo_transport *out, const bbo_curl_config *config)
      * handle keeps (curl_multi_init's default is 4 per easy handle) */
     if ((ct->easy = curl_easy_init()) == NULL || (ct->multi = curl_multi_init()) == NULL ||
         curl_multi_setopt(ct->multi, CURLMOPT_MAXCONNECTS, 5L) != CURLM_OK ||
+        (ct->parsed_url = curl_url()) == NULL ||
         (ct->proxy_headers = curl_slist_append(NULL, USER_AGENT_LINE)) == NULL) {
         curl_destroy(ct);
         return bbo__error_set(BBO_ETRANSPORT, "libcurl could not create a handle");

@@ -28,7 +28,10 @@ typedef struct {
     const char *answer;
     size_t answer_len;
     int connections; /* accepted so far */
-    char first_line[256]; /* of the last request */
+    /* keep the first connection for a second request, then close it
+     * without an answer (a kept-alive connection the server dropped) */
+    int drop_second;
+    char first_line[1024]; /* of the last request */
     char head[8192];      /* the last request's head, as far as it came */
     int stop;
     pthread_mutex_t lock;
@@ -109,6 +112,8 @@ static void *server_main(void *arg)
                 sent += (size_t)n;
             }
         }
+        if (s->drop_second && locked_read(s, &s->connections) == 1)
+            read_head(s, fd);
         shutdown(fd, SHUT_WR);
         close(fd);
     }
@@ -329,6 +334,81 @@ static void test_user_agent(void **unused)
     server_finish(&s);
 }
 
+/* The request line `s` got. */
+static void assert_first_line(server *s, const char *method, const char *target)
+{
+    char expected[1024];
+
+    snprintf(expected, sizeof(expected), "%s %s HTTP/1.1", method, target);
+    pthread_mutex_lock(&s->lock);
+    if (strcmp(s->first_line, expected) != 0)
+        fail_msg("got \"%s\", expected \"%s\"", s->first_line, expected);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* One handle, the URL changing between requests and staying the same
+ * (the transport sets it, text and parsed, only when it changes), one
+ * longer than the transport remembers: each request goes where it says. */
+static void test_urls_on_one_handle(void **unused)
+{
+    static const char *const targets[] = {
+        "/a", "/a", "/b?q=1&r=%C3%A9", "/a", "/b?q=1&r=%C3%A9", NULL, NULL, "/c#frag",
+    };
+    char long_target[700], url[800];
+    server s;
+    bbo_client *client = new_client();
+    size_t i;
+
+    (void)unused;
+    memset(long_target, 'p', sizeof(long_target) - 1);
+    long_target[0] = '/';
+    long_target[sizeof(long_target) - 1] = '\0';
+    server_start(&s, ok_answer, sizeof(ok_answer) - 1);
+    for (i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        const char *target = targets[i] ? targets[i] : long_target;
+        bbo_http_request *req = NULL;
+
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s.port, target);
+        assert_rc(bbo_http_request_new(&req, i % 2 ? "POST" : "GET", url), BBO_OK);
+        if (i % 2)
+            assert_rc(bbo_http_request_set_body(req, "a=b", 3), BBO_OK);
+        send_to(client, req, &s);
+        /* the fragment stays here */
+        assert_first_line(&s, i % 2 ? "POST" : "GET",
+                          strcmp(target, "/c#frag") == 0 ? "/c" : target);
+    }
+    assert_int_equal(server_connections(&s), (int)i);
+    bbo_client_free(client);
+    server_finish(&s);
+}
+
+/* A GET on a kept-alive connection the server closed unanswered: libcurl
+ * sends it again on a new connection, to the same URL. */
+static void test_get_resent_to_same_url(void **unused)
+{
+    static const char keep_alive[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    char url[64];
+    server s;
+    bbo_client *client = new_client();
+    bbo_http_request *req = NULL;
+
+    (void)unused;
+    server_start(&s, keep_alive, sizeof(keep_alive) - 1);
+    pthread_mutex_lock(&s.lock);
+    s.drop_second = 1;
+    pthread_mutex_unlock(&s.lock);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/first", s.port);
+    assert_rc(bbo_http_request_new(&req, "GET", url), BBO_OK);
+    send_to(client, req, &s);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/second?x=1", s.port);
+    assert_rc(bbo_http_request_new(&req, "GET", url), BBO_OK);
+    send_to(client, req, &s);
+    assert_int_equal(server_connections(&s), 2);
+    assert_first_line(&s, "GET", "/second?x=1");
+    bbo_client_free(client);
+    server_finish(&s);
+}
+
 /* ------------------------------------------------------------------------
  * Proxies: never for a loopback address
  */
@@ -531,6 +611,8 @@ int main(void)
         cmocka_unit_test(test_huge_header),
         cmocka_unit_test(test_many_headers),
         cmocka_unit_test(test_user_agent),
+        cmocka_unit_test(test_urls_on_one_handle),
+        cmocka_unit_test(test_get_resent_to_same_url),
         cmocka_unit_test(test_proxy_never_for_loopback),
         cmocka_unit_test(test_proxy_after_loopback_on_one_handle),
     };
