@@ -613,11 +613,11 @@ static bool set_up(curl_transport *ct, const bbo_http_request *req, const char *
 }
 
 /*
- * The URL, when it is not the one set last: as text (what libcurl reports
- * and retries with) and parsed once here (CURLOPT_CURLU), which libcurl
+ * The URL, when it is not the one set last: as text (libcurl's record of
+ * the URL) and parsed once here (CURLOPT_CURLU), which libcurl
  * then copies part by part at the start of each transfer. Given only the
  * text, libcurl 7.88 parses it again on every transfer and prints the
- * whole URL back (a printf a byte at a time): about 8,000 instructions
+ * whole URL back (a printf a byte at a time): about 13,000 instructions
  * per request. A URL this parser refuses is left to libcurl's own, which
  * says why.
  */
@@ -629,8 +629,10 @@ static bool set_url(curl_transport *ct, const char *url)
     if (len == ct->url_len && memcmp(ct->url, url, len) == 0)
         return true;
     ct->url_len = 0;
-    /* the flags libcurl parses a URL text with */
-    parsed = curl_url_set(ct->parsed_url, CURLUPART_URL, url,
+    /* cleared first, so that nothing is resolved against the URL before;
+     * then parsed with the flags libcurl parses a URL text with */
+    parsed = curl_url_set(ct->parsed_url, CURLUPART_URL, NULL, 0) == CURLUE_OK &&
+             curl_url_set(ct->parsed_url, CURLUPART_URL, url,
                           CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
     if (curl_easy_setopt(ct->easy, CURLOPT_URL, url) != CURLE_OK ||
         curl_easy_setopt(ct->easy, CURLOPT_CURLU, parsed ? ct->parsed_url : NULL) != CURLE_OK)
